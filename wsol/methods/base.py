@@ -1,0 +1,43 @@
+"""The method contract: backbone + head(s) behind one forward pass, its loss and its CAMs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from torch import Tensor, nn
+
+from wsol.methods.outputs import MethodOutput
+
+
+class WSOLMethod(nn.Module, ABC):
+    """Base class of every WSOL method (CAM, ACoL, ...).
+
+    A method is a plain ``nn.Module``; the Lightning module drives it through these four calls.
+    """
+
+    @abstractmethod
+    def forward(self, images: Tensor, labels: Tensor | None = None) -> MethodOutput:
+        """Run the network once.
+
+        Args:
+            images: [B, 3, H, W] normalized images.
+            labels: [B] class ids used by label-dependent methods (ACoL erasing); None for
+                prediction without labels.
+        """
+
+    @abstractmethod
+    def loss(self, output: MethodOutput, labels: Tensor) -> dict[str, Tensor]:
+        """Training loss: key ``"loss"`` (what is optimized) plus its named terms."""
+
+    def cams(self, output: MethodOutput, class_ids: Tensor) -> Tensor:
+        """Class activation maps [B, h, w] of the given classes, from ``output.class_maps``."""
+        index = class_ids.view(-1, 1, 1, 1).expand(-1, 1, *output.class_maps.shape[-2:])
+        return output.class_maps.gather(1, index).squeeze(1)
+
+    @abstractmethod
+    def param_groups(self, lr: float, head_lr_mult: float) -> list[dict]:
+        """Optimizer parameter groups: dicts with ``name``, ``params`` and ``lr``.
+
+        Pretrained layers get ``lr``; new layers get ``lr * head_lr_mult``. Every trainable
+        parameter appears in exactly one group.
+        """
