@@ -13,7 +13,12 @@ class WSOLMethod(nn.Module, ABC):
     """Base class of every WSOL method (CAM, ACoL, ...).
 
     A method is a plain ``nn.Module``; the Lightning module drives it through these four calls.
+
+    Attributes:
+        num_classes: K, the number of classes of the logits and class maps.
     """
+
+    num_classes: int
 
     @abstractmethod
     def forward(self, images: Tensor, labels: Tensor | None = None) -> MethodOutput:
@@ -41,3 +46,15 @@ class WSOLMethod(nn.Module, ABC):
         Pretrained layers get ``lr``; new layers get ``lr * head_lr_mult``. Every trainable
         parameter appears in exactly one group.
         """
+
+    def describe_param_groups(self, lr: float, head_lr_mult: float) -> str:
+        """The resolved optimizer groups as text (printed at the start of training).
+
+        Subclasses may say more (the rule, the modules in each group); this default lists each
+        group's name, learning rate and parameter count.
+        """
+        lines = []
+        for group in self.param_groups(lr, head_lr_mult):
+            count = sum(p.numel() for p in group["params"])
+            lines.append(f"  {group['name']:<10} lr={group['lr']:<10.4g} parameters={count:,}")
+        return "\n".join(lines)

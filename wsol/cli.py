@@ -1,0 +1,40 @@
+"""Console entry points: thin Hydra mains over wsol.tasks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+# The configs live at the top of the repository (wsol is installed from a clone with
+# `pip install -e .`); WSOL_CONFIG_DIR points elsewhere.
+CONFIG_DIR = os.environ.get(
+    "WSOL_CONFIG_DIR", str(Path(__file__).resolve().parent.parent / "configs")
+)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def train(cfg: DictConfig) -> float | None:
+    """``wsol-train``: returns the optimized metric so sweepers can read it."""
+    from wsol.tasks.train import train as run
+
+    metrics = run(cfg)
+    return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+def evaluate(cfg: DictConfig) -> None:
+    """``wsol-eval``: a checkpoint on a split, or saved score maps against metadata."""
+    from wsol.tasks.evaluate import evaluate as run
+
+    run(cfg)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def predict(cfg: DictConfig) -> None:
+    """``wsol-predict``: classes, boxes and overlays for new images."""
+    from wsol.tasks.predict import predict as run
+
+    run(cfg)

@@ -1,0 +1,217 @@
+"""One LightningModule for every WSOL method: optimizer groups, steps, metrics and logging.
+
+Validation and test take the class maps from the same forward pass as the logits, pick the
+ground-truth class (GT-known), upsample them bicubically to the evaluation frame, min-max
+normalize per image and feed the protocol metrics. The CAM threshold that maximizes
+MaxBoxAcc(50) on validation is kept in a buffer, so it travels in the checkpoint and the test
+split (and ``wsol-predict``) use the threshold chosen on validation, never one chosen on test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule
+from lightning.pytorch.utilities import rank_zero_info
+from torch import Tensor
+from torchmetrics import MeanMetric, SumMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from wsol.cams.normalize import scoremaps_from_cams
+from wsol.methods.base import WSOLMethod
+from wsol.metrics import WSOLMetrics
+from wsol.utils.optim import build_scheduler
+
+
+class WSOLLitModule(LightningModule):
+    """Trains a :class:`WSOLMethod` with image labels and evaluates its CAMs with the protocol.
+
+    Args:
+        method: the network (backbone + heads) and its loss.
+        optimizer: partial optimizer factory (``_partial_: true``); its ``lr`` is the base lr.
+        scheduler: optional partial scheduler factory; ``total_steps`` and ``max_lr`` are filled
+            in when the scheduler takes them and the config leaves them out (OneCycleLR).
+        scheduler_interval: ``"step"`` or ``"epoch"``.
+        head_lr_mult: learning-rate multiplier of the new layers (heads, added convs).
+        cam_curve_interval: CAM threshold step of the protocol (0.01 → 100 thresholds).
+        iou_thresholds: IoU thresholds (percent) of MaxBoxAccV2.
+        loc_multi_contour: whether GT-known/top-1 loc use every contour's box (V2 style)
+            instead of the classic largest-contour box.
+        config: the resolved run configuration as plain containers; stored in the checkpoint so
+            ``wsol-eval``/``wsol-predict`` rebuild the same network from the checkpoint alone.
+    """
+
+    def __init__(
+        self,
+        method: WSOLMethod,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        scheduler_interval: str = "step",
+        head_lr_mult: float = 10.0,
+        cam_curve_interval: float = 0.01,
+        iou_thresholds: Sequence[int] = (30, 50, 70),
+        loc_multi_contour: bool = False,
+        config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        if scheduler_interval not in ("step", "epoch"):
+            raise ValueError(
+                f"module.scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}"
+            )
+        self.save_hyperparameters(
+            {
+                "config": config or {},
+                "head_lr_mult": float(head_lr_mult),
+                "scheduler_interval": scheduler_interval,
+                "cam_curve_interval": float(cam_curve_interval),
+                "iou_thresholds": [int(i) for i in iou_thresholds],
+                "loc_multi_contour": bool(loc_multi_contour),
+            }
+        )
+        self.method = method
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        num_classes = method.num_classes
+        self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.val_loss = MeanMetric()
+        self.val_invalid = SumMetric()
+        self.test_invalid = SumMetric()
+        self.val_metrics = self._make_metrics(with_masks=False)
+        self.test_metrics = self._make_metrics(with_masks=False)
+        # Threshold maximizing MaxBoxAcc(50) on validation; NaN until a validation has run.
+        self.register_buffer("loc_threshold", torch.tensor(math.nan, dtype=torch.float64))
+
+    def _make_metrics(self, with_masks: bool) -> WSOLMetrics:
+        hp = self.hparams
+        return WSOLMetrics(
+            cam_curve_interval=hp.cam_curve_interval,
+            iou_thresholds=tuple(hp.iou_thresholds),
+            with_masks=with_masks,
+            loc_multi_contour=hp.loc_multi_contour,
+        )
+
+    # ----------------------------------------------------------------- setup
+    def setup(self, stage: str) -> None:
+        """Build the evaluation metrics for the splits at hand (PxAP only where masks exist)."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if datamodule is None or not hasattr(datamodule, "has_masks"):
+            return
+        if stage in ("fit", "validate"):
+            self.val_metrics = self._make_metrics(datamodule.has_masks(datamodule.val_split))
+        if stage == "test":
+            self.test_metrics = self._make_metrics(datamodule.has_masks(datamodule.test_split))
+
+    # ----------------------------------------------------------------- training
+    def forward(self, images: Tensor, labels: Tensor | None = None):
+        return self.method(images, labels)
+
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+        images, labels = batch["images"], batch["labels"]
+        output = self.method(images, labels)
+        losses = self.method.loss(output, labels)
+        self.train_acc(output.logits.detach(), labels)
+        batch_size = labels.numel()
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=True, on_epoch=True, batch_size=batch_size,
+                     prog_bar=name == "loss")
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
+        if "num_constant_attention" in output.aux:
+            # ACoL maps with max == min erase nothing; how often that happens is worth watching.
+            self.log("train/constant_attention", output.aux["num_constant_attention"].float(),
+                     on_step=False, on_epoch=True, reduce_fx="sum", batch_size=batch_size)
+        return losses["loss"]
+
+    # ----------------------------------------------------------------- evaluation
+    def _evaluate_batch(self, batch: dict, metrics: WSOLMetrics, invalid: SumMetric) -> dict:
+        """GT-known CAMs from one forward pass → protocol score maps → metric update."""
+        images, labels = batch["images"], batch["labels"]
+        output = self.method(images, labels)
+        cams = self.method.cams(output, labels)
+        scoremaps, bad = scoremaps_from_cams(cams, tuple(images.shape[-2:]))
+        metrics.update(
+            scoremaps, batch["gt_boxes"], labels, output.logits, gt_masks=batch.get("gt_masks")
+        )
+        invalid.update(bad.sum())
+        return {"output": output, "scoremaps": scoremaps, "invalid": bad}
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        result = self._evaluate_batch(batch, self.val_metrics, self.val_invalid)
+        loss = self.method.loss(result["output"], batch["labels"])["loss"]
+        self.val_loss.update(loss, weight=batch["labels"].numel())
+        return result
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self._log_results("val", values)
+        self.log("val/loss", self.val_loss)
+        self.log("val/invalid_cams", self.val_invalid)
+        self.last_val_results = values
+        if not self.trainer.sanity_checking:
+            self.loc_threshold.fill_(float(values["loc_threshold"]))
+        self.val_metrics.reset()
+
+    def on_test_epoch_start(self) -> None:
+        threshold = float(self.loc_threshold)
+        self.test_metrics.set_loc_threshold(None if math.isnan(threshold) else threshold)
+        if math.isnan(threshold):
+            rank_zero_info(
+                "No validation threshold in this checkpoint: top-1/GT-known loc on test use the "
+                "threshold maximizing MaxBoxAcc(50) on test itself (reported as test/loc_threshold)."
+            )
+
+    def test_step(self, batch: dict, batch_idx: int) -> dict:
+        return self._evaluate_batch(batch, self.test_metrics, self.test_invalid)
+
+    def on_test_epoch_end(self) -> None:
+        values = self.test_metrics.compute()
+        self._log_results("test", values)
+        self.log("test/invalid_cams", self.test_invalid)
+        self.last_test_results = values
+        self.test_metrics.reset()
+
+    def _log_results(self, stage: str, values: dict) -> None:
+        scalars = {
+            f"{stage}/{key}": float(value)
+            for key, value in values.items()
+            if key != "curves" and value is not None
+        }
+        # Metric states are already reduced across processes by torchmetrics.
+        self.log_dict(scalars, sync_dist=False, rank_zero_only=False)
+
+    # ----------------------------------------------------------------- prediction
+    def predict_step(self, batch: dict, batch_idx: int) -> dict:
+        output = self.method(batch["images"], None)
+        probabilities = output.logits.softmax(dim=1)
+        top_class = probabilities.argmax(dim=1)
+        cams = self.method.cams(output, top_class)
+        return {"probabilities": probabilities, "cams": cams, "output": output}
+
+    # ----------------------------------------------------------------- optimization
+    def configure_optimizers(self) -> dict:
+        base_lr = self.optimizer_factory.keywords.get("lr")
+        if base_lr is None:
+            raise ValueError("module.optimizer.lr must be set (the base learning rate)")
+        head_lr_mult = self.hparams.head_lr_mult
+        groups = self.method.param_groups(lr=base_lr, head_lr_mult=head_lr_mult)
+        rank_zero_info(
+            "Optimizer parameter groups:\n"
+            + self.method.describe_param_groups(lr=base_lr, head_lr_mult=head_lr_mult)
+        )
+        optimizer = self.optimizer_factory(params=groups)
+        if self.scheduler_factory is None:
+            return {"optimizer": optimizer}
+        scheduler = build_scheduler(
+            self.scheduler_factory, optimizer, total_steps=self._total_steps()
+        )
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
+        }
+
+    def _total_steps(self) -> int:
+        if self.hparams.scheduler_interval == "epoch":
+            return int(self.trainer.max_epochs)
+        return int(self.trainer.estimated_stepping_batches)

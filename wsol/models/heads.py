@@ -1,0 +1,93 @@
+"""Classifier heads that give logits and class maps from one pass over the features.
+
+Both heads follow the head contract: ``forward(features) -> logits [B, K]`` and
+``class_maps(features) -> [B, K, h, w]``; methods call ``head(features, return_maps=True)`` to
+get both at once, so the CAMs are the maps the logits came from.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from wsol.models.init import init_linear, init_xavier
+
+
+class GAPHead(nn.Module):
+    """Global average pooling then a linear classifier (CAM).
+
+    The class maps apply the linear weights at each position, ``M_y = Σ_k w[y, k] F_k`` (no bias,
+    no ReLU), and the logits are their spatial mean plus the bias: the same numbers as
+    ``Linear(GAP(F))``, computed once.
+
+    Args:
+        in_channels: C of the features.
+        num_classes: K.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.fc = nn.Linear(in_channels, num_classes)
+        init_linear(self.fc)
+
+    def forward(
+        self, features: Tensor, return_maps: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Args: features: [B, C, h, w].
+
+        Returns:
+            logits [B, K]; with ``return_maps``, the tuple (class maps [B, K, h, w], logits).
+        """
+        maps = self.class_maps(features)
+        logits = maps.mean(dim=(2, 3)) + self.fc.bias
+        return (maps, logits) if return_maps else logits
+
+    def class_maps(self, features: Tensor) -> Tensor:
+        """Args: features: [B, C, h, w]. Returns: [B, K, h, w] (unbounded, no bias)."""
+        return torch.einsum("kc,bchw->bkhw", self.fc.weight, features)
+
+
+class ClassMapHead(nn.Module):
+    """Conv3x3(C→width) → ReLU → Conv3x3(width→width) → ReLU → Conv1x1(width→K) (ACoL branch).
+
+    Logits are the spatial mean of the class maps. Xavier-uniform weights, zero biases.
+
+    Args:
+        in_channels: C of the features.
+        num_classes: K.
+        width: channels of the two 3x3 convs.
+        dropout: dropout probability before each conv (0 disables it; the Inception CAM head
+            of METHODS.md uses 0.5).
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 1024, dropout: float = 0.0):
+        super().__init__()
+        if width < 1:
+            raise ValueError(f"ClassMapHead width must be positive, got {width}")
+        layers: list[nn.Module] = []
+        for conv in (
+            nn.Conv2d(in_channels, width, kernel_size=3, padding=1),
+            nn.Conv2d(width, width, kernel_size=3, padding=1),
+            nn.Conv2d(width, num_classes, kernel_size=1),
+        ):
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            layers += [conv, nn.ReLU(inplace=False)]
+        self.layers = nn.Sequential(*layers[:-1])  # no ReLU after the class-map conv
+        init_xavier(self)
+
+    def forward(
+        self, features: Tensor, return_maps: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Args: features: [B, C, h, w].
+
+        Returns:
+            logits [B, K]; with ``return_maps``, the tuple (class maps [B, K, h, w], logits).
+        """
+        maps = self.class_maps(features)
+        logits = maps.mean(dim=(2, 3))
+        return (maps, logits) if return_maps else logits
+
+    def class_maps(self, features: Tensor) -> Tensor:
+        """Args: features: [B, C, h, w]. Returns: [B, K, h, w] (unbounded)."""
+        return self.layers(features)

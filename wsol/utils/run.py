@@ -1,0 +1,59 @@
+"""Run bookkeeping shared by the tasks: start-of-run extras, metrics.json, resolved config."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from pathlib import Path
+
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("wsol")
+
+
+def apply_extras(cfg: DictConfig) -> None:
+    """Warnings filter, tag check and config printing, as configured under ``extras``."""
+    extras = cfg.get("extras") or {}
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if extras.get("enforce_tags") and not cfg.get("tags"):
+        raise ValueError("extras.enforce_tags is set but `tags` is empty: add tags=[...]")
+    if extras.get("print_config"):
+        print_config(cfg)
+
+
+@rank_zero_only
+def print_config(cfg: DictConfig) -> None:
+    """Print the composed config, groups first, as YAML."""
+    log.info("Composed config:\n%s", OmegaConf.to_yaml(cfg, resolve=False))
+
+
+@rank_zero_only
+def save_resolved_config(cfg: DictConfig, output_dir: str | Path) -> Path:
+    """Write the fully resolved config next to Hydra's own (unresolved) .hydra/config.yaml."""
+    path = Path(output_dir) / "config_resolved.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    return path
+
+
+def to_float_dict(metrics: dict) -> dict[str, float]:
+    """Plain floats (NaN → None for JSON) from logged metric values."""
+    out = {}
+    for key, value in metrics.items():
+        value = float(value)
+        out[key] = None if math.isnan(value) else value
+    return out
+
+
+@rank_zero_only
+def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
+    """Write ``metrics.json`` (sorted keys ``val/...``, ``test/...``) into the run directory."""
+    path = Path(output_dir) / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    log.info("Metrics written to %s", path)
+    return path
