@@ -1,0 +1,97 @@
+"""Decoding every image mode to RGB, unreadable files, and the dataset's samples."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision import tv_tensors
+
+from wsol.data.dataset import WSOLDataset
+from wsol.data.decode import read_image_rgb, read_mask
+from wsol.data.formats.wsoleval import read_split
+from wsol.data.frame import boxes_to_frame
+from wsol.data.transforms import eval_transform
+
+GREY = np.arange(60, dtype=np.uint8).reshape(6, 10) * 4
+
+
+@pytest.mark.parametrize(
+    "mode, suffix", [("L", "png"), ("LA", "png"), ("RGBA", "png"), ("P", "png"), ("1", "png"),
+                     ("CMYK", "jpg"), ("CMYK", "tiff"), ("YCbCr", "jpg"), ("F", "tiff"),
+                     ("I", "tiff"), ("RGB", "jpg")],
+)  # fmt: skip
+def test_every_mode_decodes_to_rgb(tmp_path, mode, suffix):
+    path = tmp_path / f"image.{suffix}"
+    Image.fromarray(GREY).convert(mode).save(path)
+    rgb = read_image_rgb(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (6, 10, 3)
+    if mode in ("L", "LA", "RGBA", "P", "F"):
+        assert np.array_equal(rgb, np.repeat(GREY[..., None], 3, axis=2))
+
+
+def test_palette_with_transparency_and_rgba_drop_alpha(tmp_path):
+    rgba = np.zeros((4, 4, 4), dtype=np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = 0  # fully transparent: the colour underneath is kept
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert (read_image_rgb(tmp_path / "a.png")[..., 0] == 200).all()
+    palette = Image.fromarray(GREY).convert("P")
+    palette.info["transparency"] = 0
+    palette.save(tmp_path / "p.png", transparency=0)
+    assert read_image_rgb(tmp_path / "p.png").shape == (6, 10, 3)
+
+
+def test_sixteen_bit_greys_are_rescaled_not_clipped(tmp_path):
+    grey16 = np.array([[0, 257, 257 * 100, 65535]], dtype=np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "g16.png")
+    assert Image.open(tmp_path / "g16.png").mode.startswith("I")
+    assert read_image_rgb(tmp_path / "g16.png")[0, :, 0].tolist() == [0, 1, 100, 255]
+
+
+def test_unreadable_and_truncated_images_name_the_file(tmp_path):
+    (tmp_path / "junk.png").write_bytes(b"not an image at all")
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'junk.png'}: unreadable image")):
+        read_image_rgb(tmp_path / "junk.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8)).save(
+        tmp_path / "full.png"
+    )
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'cut.png'}: unreadable image")):
+        read_image_rgb(tmp_path / "cut.png")
+    with pytest.raises(FileNotFoundError, match="gone.png: image file not found"):
+        read_image_rgb(tmp_path / "gone.png")
+    with pytest.raises(ValueError, match="junk.png: unreadable mask"):
+        read_mask(tmp_path / "junk.png")
+
+
+def test_sample_carries_protocol_targets(valid):
+    split = read_split(valid.meta, valid.data)
+    dataset = WSOLDataset(split, eval_transform(32), frame_size=32, load_masks=True)
+    a, b = dataset[0], dataset[1]
+    assert isinstance(a["image"], tv_tensors.Image) and a["image"].shape == (3, 32, 32)
+    assert a["image"].dtype == torch.float32
+    assert (a["label"], a["image_id"], a["index"]) == (0, "a.png", 0)
+    assert isinstance(a["boxes"], tv_tensors.BoundingBoxes) and a["boxes"].canvas_size == (32, 32)
+    assert torch.equal(
+        a["gt_boxes"], boxes_to_frame([[0, 0, 19, 9], [3, 2, 3, 2]], (20, 10), (32, 32))
+    )
+    assert a["mask"] is None and a["gt_mask"] is None
+    assert b["gt_mask"].dtype == torch.uint8 and b["gt_mask"].shape == (32, 32)
+    assert set(b["gt_mask"].unique().tolist()) == {0, 1}
+    assert isinstance(b["mask"], tv_tensors.Mask) and b["mask"].shape == (32, 32)
+    # The transformed image-resolution mask and the protocol mask agree here (no crop).
+    assert torch.equal(b["mask"].as_subclass(torch.Tensor), b["gt_mask"])
+
+
+def test_image_size_disagreeing_with_metadata_is_an_error(valid):
+    valid.write(
+        image_sizes="a.png,20,10\nb.png,21,10\n", localization="a.png,0,0,1,1\nb.png,0,0,1,1\n"
+    )
+    dataset = WSOLDataset(read_split(valid.meta, valid.data))
+    with pytest.raises(ValueError, match=r"b.png: image is 20x10 but its metadata says 21x10"):
+        dataset[1]

@@ -1,0 +1,217 @@
+"""The Lightning data module of every WSOL data set in the wsolevaluation metadata format.
+
+Instantiated by Hydra with typed arguments only. Splits live in ``<metadata_root>/<split>/``.
+An optional ``preparer`` (e.g. :class:`~wsol.data.synthetic.SyntheticPreparer`) generates the
+data in ``prepare_data()`` (once per node); when the roots are left out, they are taken from
+``preparer.roots()``, so a config names the generator's parameters once.
+
+The Trainer runs with ``use_distributed_sampler=False``: this module builds its samplers
+(evaluation loaders never pad under DDP; see :mod:`wsol.data.samplers`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from wsol.data.collate import collate_wsol
+from wsol.data.dataset import WSOLDataset
+from wsol.data.formats.wsoleval import read_split
+from wsol.data.records import SplitMetadata
+from wsol.data.samplers import eval_sampler, train_sampler
+from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy and ``random`` of a loader worker from its torch seed (set per worker)."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class WSOLDataModule(LightningDataModule):
+    """Loaders of the train / val / test splits (and any other split by name).
+
+    Args:
+        metadata_root: folder of the per-split metadata folders; None takes the preparer's.
+        data_root: folder the image ids are relative to; None takes the preparer's.
+        mask_root: folder mask paths are relative to (default: the preparer's, else data_root).
+        num_classes: number of classes; labels are checked against it (default: the
+            preparer's ``num_classes``).
+        class_names: optional names (default: the preparer's ``class_names`` if it has them).
+        train_split: training split (labels only; localization optional).
+        val_split: validation split (fully annotated: model and CAM-threshold selection).
+        test_split: test split (fully annotated).
+        batch_size: training batch size.
+        eval_batch_size: evaluation batch size.
+        num_workers: loader worker processes (persistent when > 0).
+        train_resize: side of the training square resize.
+        train_crop: side of the training random crop.
+        eval_size: side of the evaluation resize = the evaluation frame.
+        mean: normalization mean of the [0, 1] image.
+        std: normalization standard deviation.
+        preparer: optional callable run by ``prepare_data()`` to produce the data; may offer
+            ``roots()`` (metadata_root, data_root, mask_root) and ``class_names``.
+        seed: seed of the training shuffle and of the loader workers' base seeds.
+        check_files: check every image and mask file exists when a split is read.
+        pin_memory: pin host memory in the loaders (for GPU training).
+        train_boxes: move the GT boxes through the training augmentation (batch key
+            ``boxes``) for methods that use them; off by default (labels only, faster).
+    """
+
+    def __init__(
+        self,
+        metadata_root: str | None = None,
+        data_root: str | None = None,
+        mask_root: str | None = None,
+        num_classes: int | None = None,
+        class_names: Sequence[str] | None = None,
+        train_split: str = "train",
+        val_split: str = "val",
+        test_split: str = "test",
+        batch_size: int = 64,
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+        train_resize: int = 256,
+        train_crop: int = 224,
+        eval_size: int = 224,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        preparer: Callable[[], None] | None = None,
+        seed: int = 0,
+        check_files: bool = True,
+        pin_memory: bool = False,
+        train_boxes: bool = False,
+    ) -> None:
+        super().__init__()
+        roots = preparer.roots() if hasattr(preparer, "roots") else (None, None, None)
+        metadata_root = metadata_root if metadata_root is not None else roots[0]
+        data_root = data_root if data_root is not None else roots[1]
+        if metadata_root is None or data_root is None:
+            raise ValueError(
+                "data.metadata_root and data.data_root must be set (or come from a preparer "
+                f"with roots()); got metadata_root={metadata_root!r}, data_root={data_root!r}"
+            )
+        self.metadata_root = Path(metadata_root)
+        self.data_root = Path(data_root)
+        mask_root = mask_root if mask_root is not None else roots[2]
+        self.mask_root = Path(mask_root) if mask_root is not None else None
+        if num_classes is None:
+            num_classes = getattr(preparer, "num_classes", None)
+        if num_classes is None:
+            raise ValueError("data.num_classes must be set (no preparer provides it)")
+        if class_names is None:
+            class_names = getattr(preparer, "class_names", None)
+        if class_names is not None and len(class_names) != num_classes:
+            raise ValueError(
+                f"data.class_names has {len(class_names)} names but num_classes={num_classes}"
+            )
+        self.num_classes = num_classes
+        self.class_names = list(class_names) if class_names is not None else None
+        self.train_split, self.val_split, self.test_split = train_split, val_split, test_split
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.num_workers, self.seed = num_workers, seed
+        self.check_files, self.pin_memory = check_files, pin_memory
+        self.train_boxes = train_boxes
+        self.preparer = preparer
+        self.train_transform = train_transform(train_resize, train_crop, mean, std)
+        self.eval_transform = eval_transform(eval_size, mean, std)
+        self.eval_size = eval_size
+        self._splits: dict[str, SplitMetadata] = {}
+
+    # ------------------------------------------------------------------ data
+    def prepare_data(self) -> None:
+        """Run the preparer (Lightning calls this on one process per node)."""
+        if self.preparer is not None:
+            self.preparer()
+
+    @property
+    def eval_frame(self) -> tuple[int, int]:
+        """Evaluation frame (height, width): the size of eval images, maps and GT targets."""
+        return (self.eval_size, self.eval_size)
+
+    def split(self, name: str) -> SplitMetadata:
+        """The records of split ``name`` (read and validated once, then cached)."""
+        if name not in self._splits:
+            if self.preparer is not None and hasattr(self.preparer, "is_complete"):
+                if not self.preparer.is_complete():
+                    raise RuntimeError(
+                        f"split {name!r}: the preparer's data is not generated yet; "
+                        "call prepare_data() first (Lightning does so before setup)"
+                    )
+            self._splits[name] = read_split(
+                self.metadata_root / name,
+                self.data_root,
+                self.mask_root,
+                num_classes=self.num_classes,
+                require_localization=name != self.train_split,
+                check_files=self.check_files,
+                name=name,
+            )
+        return self._splits[name]
+
+    def setup(self, stage: str | None = None) -> None:
+        """Read the splits the stage needs (``fit``: train + val; ``validate``; ``test``)."""
+        wanted = {
+            "fit": (self.train_split, self.val_split),
+            "validate": (self.val_split,),
+            "test": (self.test_split,),
+            "predict": (self.test_split,),
+        }.get(stage, (self.train_split, self.val_split, self.test_split))
+        for name in wanted:
+            self.split(name)
+
+    def has_masks(self, split: str) -> bool:
+        """Whether ``split`` has mask annotations (then PxAP is computed on it)."""
+        return self.split(split).has_masks
+
+    # ------------------------------------------------------------------ loaders
+    def _loader(self, dataset: WSOLDataset, batch_size: int, sampler, drop_last: bool):
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            collate_fn=collate_wsol,
+            pin_memory=self.pin_memory,
+            drop_last=drop_last,
+            persistent_workers=self.num_workers > 0,
+            worker_init_fn=seed_worker if self.num_workers > 0 else None,
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled, augmented training batches (no eval targets); last batch kept."""
+        dataset = WSOLDataset(
+            self.split(self.train_split), self.train_transform, with_boxes=self.train_boxes
+        )
+        return self._loader(dataset, self.batch_size, train_sampler(dataset, self.seed), False)
+
+    def dataloader_for(self, split: str) -> DataLoader:
+        """Evaluation loader of any split: eval transform, protocol GT targets, no padding."""
+        dataset = WSOLDataset(self.split(split), self.eval_transform, frame_size=self.eval_frame)
+        return self._loader(dataset, self.eval_batch_size, eval_sampler(dataset), False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self.dataloader_for(self.val_split)
+
+    def test_dataloader(self) -> DataLoader:
+        return self.dataloader_for(self.test_split)
+
+    def predict_dataloader(self) -> DataLoader:
+        """The test split in evaluation form (``wsol-predict`` may bring its own images)."""
+        return self.dataloader_for(self.test_split)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(metadata_root={os.fspath(self.metadata_root)!r}, "
+            f"num_classes={self.num_classes}, eval_frame={self.eval_frame})"
+        )

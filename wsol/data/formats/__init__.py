@@ -1,0 +1,1 @@
+"""wsol.data.formats."""

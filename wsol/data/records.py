@@ -1,0 +1,59 @@
+"""One record per image: what every metadata reader produces and every loader consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """Annotation of one image in a split.
+
+    Attributes:
+        image_id: the image path as written in the metadata (relative to the data root);
+            also the key under which score maps are saved (`<image_id>.npy`, extension dropped).
+        image_path: absolute path of the image file.
+        label: class index in [0, num_classes).
+        width: original image width in pixels (from image_sizes.txt).
+        height: original image height in pixels.
+        boxes: ground-truth boxes, inclusive integer pixels (x0, y0, x1, y1) in the original
+            image, 0 <= x0 <= x1 <= width - 1; empty when the split has only masks.
+        mask_paths: absolute paths of the instance masks (PxAP); empty for box-only splits.
+        ignore_path: absolute path of the ignore mask, or None.
+    """
+
+    image_id: str
+    image_path: Path
+    label: int
+    width: int
+    height: int
+    boxes: tuple[Box, ...] = ()
+    mask_paths: tuple[Path, ...] = ()
+    ignore_path: Path | None = None
+
+    @property
+    def has_masks(self) -> bool:
+        return len(self.mask_paths) > 0
+
+
+@dataclass(frozen=True)
+class SplitMetadata:
+    """All records of one split, in metadata order, with where they came from."""
+
+    name: str
+    metadata_dir: Path
+    records: tuple[ImageRecord, ...] = field(default_factory=tuple)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def has_boxes(self) -> bool:
+        return any(r.boxes for r in self.records)
+
+    @property
+    def has_masks(self) -> bool:
+        return any(r.has_masks for r in self.records)
