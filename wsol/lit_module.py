@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import OmegaConf
 from torch import Tensor
 from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
@@ -24,6 +25,17 @@ from wsol.cams.normalize import scoremaps_from_cams
 from wsol.methods.base import WSOLMethod
 from wsol.metrics import WSOLMetrics
 from wsol.utils.optim import build_scheduler
+from wsol.utils.run import stage_scalars
+
+
+def plain_container(config: Any) -> dict:
+    """A config as plain dicts/lists (Hydra's instantiate turns dict kwargs into DictConfigs,
+    which a checkpoint could then only load with pickle, not with ``weights_only=True``)."""
+    if config is None:
+        return {}
+    if OmegaConf.is_config(config):
+        return OmegaConf.to_container(config, resolve=True)
+    return dict(config)
 
 
 class WSOLLitModule(LightningModule):
@@ -40,7 +52,7 @@ class WSOLLitModule(LightningModule):
         iou_thresholds: IoU thresholds (percent) of MaxBoxAccV2.
         loc_multi_contour: whether GT-known/top-1 loc use every contour's box (V2 style)
             instead of the classic largest-contour box.
-        config: the resolved run configuration as plain containers; stored in the checkpoint so
+        run_config: the resolved run configuration as plain containers; stored in the checkpoint so
             ``wsol-eval``/``wsol-predict`` rebuild the same network from the checkpoint alone.
     """
 
@@ -54,7 +66,7 @@ class WSOLLitModule(LightningModule):
         cam_curve_interval: float = 0.01,
         iou_thresholds: Sequence[int] = (30, 50, 70),
         loc_multi_contour: bool = False,
-        config: dict | None = None,
+        run_config: dict | None = None,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
@@ -63,7 +75,7 @@ class WSOLLitModule(LightningModule):
             )
         self.save_hyperparameters(
             {
-                "config": config or {},
+                "run_config": plain_container(run_config),
                 "head_lr_mult": float(head_lr_mult),
                 "scheduler_interval": scheduler_interval,
                 "cam_curve_interval": float(cam_curve_interval),
@@ -81,6 +93,8 @@ class WSOLLitModule(LightningModule):
         self.test_invalid = SumMetric()
         self.val_metrics = self._make_metrics(with_masks=False)
         self.test_metrics = self._make_metrics(with_masks=False)
+        self.last_val_results: dict | None = None
+        self.last_test_results: dict | None = None
         # Threshold maximizing MaxBoxAcc(50) on validation; NaN until a validation has run.
         self.register_buffer("loc_threshold", torch.tensor(math.nan, dtype=torch.float64))
 
@@ -115,13 +129,25 @@ class WSOLLitModule(LightningModule):
         self.train_acc(output.logits.detach(), labels)
         batch_size = labels.numel()
         for name, value in losses.items():
-            self.log(f"train/{name}", value, on_step=True, on_epoch=True, batch_size=batch_size,
-                     prog_bar=name == "loss")
+            self.log(
+                f"train/{name}",
+                value,
+                on_step=True,
+                on_epoch=True,
+                batch_size=batch_size,
+                prog_bar=name == "loss",
+            )
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
         if "num_constant_attention" in output.aux:
             # ACoL maps with max == min erase nothing; how often that happens is worth watching.
-            self.log("train/constant_attention", output.aux["num_constant_attention"].float(),
-                     on_step=False, on_epoch=True, reduce_fx="sum", batch_size=batch_size)
+            self.log(
+                "train/constant_attention",
+                output.aux["num_constant_attention"].float(),
+                on_step=False,
+                on_epoch=True,
+                reduce_fx="sum",
+                batch_size=batch_size,
+            )
         return losses["loss"]
 
     # ----------------------------------------------------------------- evaluation
@@ -158,8 +184,8 @@ class WSOLLitModule(LightningModule):
         self.test_metrics.set_loc_threshold(None if math.isnan(threshold) else threshold)
         if math.isnan(threshold):
             rank_zero_info(
-                "No validation threshold in this checkpoint: top-1/GT-known loc on test use the "
-                "threshold maximizing MaxBoxAcc(50) on test itself (reported as test/loc_threshold)."
+                "No validation threshold in this checkpoint: top-1/GT-known loc on test use "
+                "the threshold maximizing MaxBoxAcc(50) on test itself (test/loc_threshold)."
             )
 
     def test_step(self, batch: dict, batch_idx: int) -> dict:
@@ -173,13 +199,8 @@ class WSOLLitModule(LightningModule):
         self.test_metrics.reset()
 
     def _log_results(self, stage: str, values: dict) -> None:
-        scalars = {
-            f"{stage}/{key}": float(value)
-            for key, value in values.items()
-            if key != "curves" and value is not None
-        }
         # Metric states are already reduced across processes by torchmetrics.
-        self.log_dict(scalars, sync_dist=False, rank_zero_only=False)
+        self.log_dict(stage_scalars(stage, values), sync_dist=False, rank_zero_only=False)
 
     # ----------------------------------------------------------------- prediction
     def predict_step(self, batch: dict, batch_idx: int) -> dict:

@@ -74,10 +74,15 @@ def test_single_process_samplers():
     sampler = train_sampler(range(50), seed=3)
     assert isinstance(sampler, SeededShuffleSampler)
     first = list(sampler)
-    assert sorted(first) == list(range(50)) and first != list(range(50))
-    assert list(train_sampler(range(50), seed=3)) == first  # same seed, same order
+    indices = [index for index, _ in first]
+    assert sorted(indices) == list(range(50)) and indices != list(range(50))
+    assert list(train_sampler(range(50), seed=3)) == first  # same seed, same order and seeds
     sampler.set_epoch(1)
-    assert list(sampler) != first and sorted(sampler) == list(range(50))
+    second = list(sampler)
+    assert [i for i, _ in second] != indices and sorted(i for i, _ in second) == list(range(50))
+    # Each sample's augmentation seed depends on (seed, epoch, index) only.
+    assert dict(second) != dict(first)
+    assert len({seed for _, seed in first}) == 50
 
 
 def test_distributed_choice(monkeypatch):
@@ -87,4 +92,18 @@ def test_distributed_choice(monkeypatch):
     evaluation = samplers.eval_sampler(range(10))
     assert isinstance(evaluation, UnpaddedDistributedSampler) and list(evaluation) == [1, 4, 7]
     training = samplers.train_sampler(range(10), seed=0)
-    assert isinstance(training, torch.utils.data.DistributedSampler) and training.shuffle
+    assert isinstance(training, SeededShuffleSampler) and len(training) == 4
+
+
+def test_distributed_training_shares_cover_the_padded_permutation():
+    world = 3
+    shares = [
+        list(SeededShuffleSampler(range(10), seed=5, num_replicas=world, rank=r))
+        for r in range(world)
+    ]
+    assert [len(share) for share in shares] == [4, 4, 4]  # padded to equal steps per rank
+    indices = [index for share in shares for index, _ in share]
+    assert set(indices) == set(range(10)) and len(indices) == 12
+    single = dict(SeededShuffleSampler(range(10), seed=5))
+    for share in shares:  # the augmentation seed of a sample is the same on every rank count
+        assert all(single[index] == seed for index, seed in share)

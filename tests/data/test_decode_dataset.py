@@ -14,7 +14,8 @@ from wsol.data.dataset import WSOLDataset
 from wsol.data.decode import read_image_rgb, read_mask
 from wsol.data.formats.wsoleval import read_split
 from wsol.data.frame import boxes_to_frame
-from wsol.data.transforms import eval_transform
+from wsol.data.records import ImageRecord
+from wsol.data.transforms import eval_transform, train_transform
 
 GREY = np.arange(60, dtype=np.uint8).reshape(6, 10) * 4
 
@@ -95,3 +96,19 @@ def test_image_size_disagreeing_with_metadata_is_an_error(valid):
     dataset = WSOLDataset(read_split(valid.meta, valid.data))
     with pytest.raises(ValueError, match=r"b.png: image is 20x10 but its metadata says 21x10"):
         dataset[1]
+
+
+def test_seeded_keys_make_augmentation_independent_of_the_global_rng(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8)).save(path)
+    record = ImageRecord("a.png", path, 0, 40, 40, boxes=((2, 3, 30, 35),))
+    dataset = WSOLDataset([record], transform=train_transform(resize=40, crop=24))
+    torch.manual_seed(1)
+    first = dataset[(0, 123)]["image"]
+    torch.manual_seed(2)
+    again = dataset[(0, 123)]["image"]
+    other = dataset[(0, 124)]["image"]
+    state = torch.get_rng_state()
+    dataset[(0, 125)]
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    assert torch.equal(state, torch.get_rng_state())  # the global RNG is left as it was

@@ -46,7 +46,9 @@ def test_real_forward_on_a_small_input(name):
 def test_tiny_size_and_widths():
     backbone = build_backbone("tiny")
     count = sum(p.numel() for p in backbone.parameters())
-    assert 150_000 < count < 175_000
+    # 3x3 convs 3→24→48→96 plus one 96→96 at the last resolution, with their BatchNorms.
+    convs = 9 * (3 * 24 + 24 * 48 + 48 * 96 + 96 * 96)
+    assert count == convs + 2 * (24 + 48 + 96 + 96)
     narrow = build_backbone("tiny", widths=(8, 16))
     features = narrow(torch.randn(2, 3, 32, 32))
     assert tuple(features.shape) == (2, 16, 8, 8) and narrow.stride == 4

@@ -100,7 +100,9 @@ class WSOLDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        """Sample ``key``: an index, or ``(index, seed)`` to seed its random augmentation."""
+        index, seed = key if isinstance(key, tuple) else (key, None)
         record = self.records[index]
         array = read_image_rgb(record.image_path)
         height, width = array.shape[:2]
@@ -116,7 +118,7 @@ class WSOLDataset(Dataset):
         if self.load_masks and record.has_masks:
             inputs["mask"] = tv_tensors.Mask(gt_mask_in_frame(record, (height, width)))
         if self.transform is not None:
-            inputs = self.transform(inputs)
+            inputs = self._transform(inputs, seed)
         sample = {
             "image": inputs["image"],
             "label": record.label,
@@ -129,3 +131,11 @@ class WSOLDataset(Dataset):
             sample["gt_boxes"] = gt_boxes_in_frame(record, self.frame_size)
             sample["gt_mask"] = gt_mask_in_frame(record, self.frame_size)
         return sample
+
+    def _transform(self, inputs: dict, seed: int | None) -> dict:
+        """Apply the transform; with a seed, its randomness comes from that seed alone."""
+        if seed is None:
+            return self.transform(inputs)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(inputs)

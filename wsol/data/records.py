@@ -14,7 +14,7 @@ class ImageRecord:
 
     Attributes:
         image_id: the image path as written in the metadata (relative to the data root);
-            also the key under which score maps are saved (`<image_id>.npy`, extension dropped).
+            also the key under which score maps are saved (`<image_id>.npy`, wsolevaluation style).
         image_path: absolute path of the image file.
         label: class index in [0, num_classes).
         width: original image width in pixels (from image_sizes.txt).

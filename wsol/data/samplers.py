@@ -4,9 +4,9 @@
   ``r, r + world, r + 2 * world, ...``. Every image is seen exactly once over all ranks
   (torch's ``DistributedSampler`` pads with repeated images so that ranks get equal counts,
   which would count those images twice in the metrics). Ranks may get one batch fewer.
-- Training: torch's ``DistributedSampler(shuffle=True, seed)`` under DDP, else
-  :class:`SeededShuffleSampler`; both reshuffle per epoch through ``set_epoch``, which
-  Lightning calls at the start of every training epoch.
+- Training: :class:`SeededShuffleSampler`, which reshuffles per epoch through ``set_epoch``
+  (Lightning calls it at the start of every training epoch) and gives every sample its own
+  augmentation seed; under DDP each rank takes its share of the (padded) permutation.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sized
 
 import torch
 import torch.distributed as dist
-from torch.utils.data import DistributedSampler, Sampler
+from torch.utils.data import Sampler
 
 
 def distributed_world() -> tuple[int, int]:
@@ -51,38 +51,59 @@ class UnpaddedDistributedSampler(Sampler[int]):
         return len(range(self.rank, self.size, self.num_replicas))
 
 
-class SeededShuffleSampler(Sampler[int]):
-    """A random permutation per epoch, drawn from ``seed + epoch`` (reproducible, resumable).
+class SeededShuffleSampler(Sampler[tuple[int, int]]):
+    """A permutation per epoch from ``seed + epoch``, each index paired with its own seed.
+
+    Yields ``(index, sample_seed)``: the dataset seeds that sample's random augmentation with
+    ``sample_seed``, a function of (seed, epoch, index) only. Crops and flips then do not
+    depend on the process, the number of loader workers or where a run was resumed, so a
+    resumed run continues exactly as an uninterrupted one.
+
+    Under DDP (``num_replicas > 1``) the permutation is padded by repeating its head, as torch's
+    DistributedSampler does for training, so every rank runs the same number of steps; rank r
+    takes positions r, r + world, ...
 
     Args:
         dataset: anything with a length.
-        seed: base seed of the permutations.
+        seed: base seed of the permutations and augmentations.
+        num_replicas: world size.
+        rank: this process's rank.
     """
 
-    def __init__(self, dataset: Sized, seed: int = 0) -> None:
+    def __init__(self, dataset: Sized, seed: int = 0, num_replicas: int = 1, rank: int = 0):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is not in [0, {num_replicas})")
         self.size = len(dataset)
-        self.seed = seed
+        self.seed = int(seed)
         self.epoch = 0
+        self.num_replicas = num_replicas
+        self.rank = rank
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator).tolist())
+        order = torch.randperm(self.size, generator=generator).tolist()
+        padded = len(self) * self.num_replicas
+        order = (order * (padded // max(1, len(order)) + 1))[:padded] if order else order
+        for index in order[self.rank :: self.num_replicas]:
+            yield index, sample_seed(self.seed, self.epoch, index)
 
     def __len__(self) -> int:
-        return self.size
+        return -(-self.size // self.num_replicas)
 
 
-def train_sampler(dataset: Sized, seed: int) -> Sampler[int]:
-    """Shuffling sampler of the training split: distributed when a process group runs."""
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """A 63-bit seed for one sample's augmentation in one epoch."""
+    mixed = seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + index * 0x94D049BB133111EB
+    return mixed % (2**63 - 1)
+
+
+def train_sampler(dataset: Sized, seed: int) -> Sampler[tuple[int, int]]:
+    """Shuffling sampler of the training split, this rank's share when a process group runs."""
     rank, world = distributed_world()
-    if world > 1:
-        return DistributedSampler(
-            dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed, drop_last=False
-        )
-    return SeededShuffleSampler(dataset, seed=seed)
+    return SeededShuffleSampler(dataset, seed=seed, num_replicas=world, rank=rank)
 
 
 def eval_sampler(dataset: Sized) -> Sampler[int] | None:

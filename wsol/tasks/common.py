@@ -42,7 +42,9 @@ def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
     if own.is_file():
         return str(own)
     runs = Path(cfg.paths.log_dir) / cfg.task_name
-    candidates = sorted(runs.glob("*runs/**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    candidates = sorted(
+        runs.glob("*runs/**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime
+    )
     if not candidates:
         raise FileNotFoundError(
             f"ckpt_path=last: no last.ckpt under {runs}; give a checkpoint path instead"
@@ -58,9 +60,10 @@ def continue_in_run_dir(cfg: DictConfig, ckpt_path: str) -> None:
     ModelCheckpoint keeps the best score of the epochs before the interruption (it drops that
     state when its directory changes).
     """
-    run_dir = Path(ckpt_path).resolve().parent.parent
-    if Path(ckpt_path).parent.name != "checkpoints" or not (run_dir / ".hydra").is_dir():
+    path = Path(ckpt_path).resolve()
+    if path.parent.name != "checkpoints":
         return
+    run_dir = path.parent.parent
     log.info("Resuming run %s", run_dir)
     with open_dict(cfg):
         cfg.paths.output_dir = str(run_dir)
@@ -73,9 +76,13 @@ def build_trainer(cfg: DictConfig, with_callbacks: bool = True) -> Trainer:
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
 
-def best_checkpoint(trainer: Trainer) -> str | None:
-    """Path of the best checkpoint of this fit, or None when nothing was saved."""
+def checkpoint_to_evaluate(trainer: Trainer, which: str) -> str | None:
+    """Path of this fit's ``last`` or ``best`` checkpoint; None when nothing was saved."""
+    if which not in ("last", "best"):
+        raise ValueError(f"eval_checkpoint must be 'last' or 'best', got {which!r}")
     for callback in trainer.checkpoint_callbacks:
-        if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
-            return callback.best_model_path
+        if isinstance(callback, ModelCheckpoint):
+            path = callback.last_model_path if which == "last" else callback.best_model_path
+            if path:
+                return path
     return None

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from wsol.tasks.common import build_trainer
 from wsol.tasks.score_cams import score_cams_dir
 from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.run import apply_extras, to_float_dict, write_metrics
+from wsol.utils.run import apply_extras, logged_and_exact, to_float_dict, write_metrics
 
 log = logging.getLogger("wsol")
 
@@ -25,7 +25,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     elif cfg.get("ckpt_path"):
         metrics = evaluate_checkpoint(cfg)
     else:
-        raise ValueError("wsol-eval needs ckpt_path=<checkpoint> or cams_dir=<dir> metadata_dir=<dir>")
+        raise ValueError(
+            "wsol-eval needs ckpt_path=<checkpoint> or cams_dir=<dir> metadata_dir=<dir>"
+        )
     write_metrics(metrics, cfg.paths.output_dir)
     return metrics
 
@@ -48,6 +50,6 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         module.hparams.loc_multi_contour = bool(eval_cfg.loc_multi_contour)
     trainer = build_trainer(cfg, with_callbacks=False)
     results = trainer.test(module, datamodule=datamodule)
-    metrics = results[0] if results else {}
+    metrics = logged_and_exact(results, "test", module.last_test_results)
     log.info("Evaluated %s on split %r", Path(cfg.ckpt_path).name, split)
     return to_float_dict({f"{split}/" + k.split("/", 1)[1]: v for k, v in metrics.items()})

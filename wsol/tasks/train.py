@@ -1,4 +1,4 @@
-"""wsol-train: fit a method on a data set, then evaluate its best checkpoint on val and test."""
+"""wsol-train: fit a method on a data set, then evaluate a checkpoint of it on val and test."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from wsol.tasks.common import (
-    best_checkpoint,
     build_trainer,
+    checkpoint_to_evaluate,
     config_to_store,
     continue_in_run_dir,
     resolve_ckpt_path,
 )
-from wsol.utils.run import apply_extras, save_resolved_config, to_float_dict, write_metrics
+from wsol.utils.run import (
+    apply_extras,
+    logged_and_exact,
+    save_resolved_config,
+    to_float_dict,
+    write_metrics,
+)
 
 log = logging.getLogger("wsol")
 
@@ -23,8 +29,8 @@ log = logging.getLogger("wsol")
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train and evaluate as ``cfg`` says; returns the metrics written to metrics.json.
 
-    The best checkpoint (by ``val/maxboxaccv2``) is evaluated on val (its numbers and CAM
-    threshold) and then on test with that validation threshold.
+    The checkpoint named by ``eval_checkpoint`` (``last``, or ``best`` by ``val/maxboxaccv2``) is
+    evaluated on val (its numbers and CAM threshold) and then on test with that threshold.
     """
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
     if ckpt_path and cfg.get("train", True):
@@ -34,23 +40,26 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
-    module = instantiate(cfg.module, config=config_to_store(cfg))
+    # Passed after instantiation: Hydra would merge (and instantiate) a dict given to it.
+    module = instantiate(cfg.module, _partial_=True)(run_config=config_to_store(cfg))
     trainer = build_trainer(cfg)
 
     if cfg.get("train", True):
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        ckpt_path = best_checkpoint(trainer)
+        ckpt_path = checkpoint_to_evaluate(trainer, cfg.get("eval_checkpoint", "last"))
     if ckpt_path is None:
         log.info("No checkpoint was saved: evaluating the final weights")
 
     metrics: dict[str, float] = {}
-    results = trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path,
-                               weights_only=True)
-    metrics.update(results[0] if results else {})
+    results = trainer.validate(
+        module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True
+    )
+    metrics.update(logged_and_exact(results, "val", module.last_val_results))
     if cfg.get("test", True):
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt_path,
-                               weights_only=True)
-        metrics.update(results[0] if results else {})
+        results = trainer.test(
+            module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True
+        )
+        metrics.update(logged_and_exact(results, "test", module.last_test_results))
     metrics = to_float_dict(metrics)
     write_metrics(metrics, cfg.paths.output_dir)
     return metrics

@@ -28,7 +28,7 @@ def load_checkpoint(path: str | Path) -> dict:
 
 def stored_config(checkpoint: dict, path: str | Path = "checkpoint") -> dict:
     """The resolved run config that ``wsol-train`` stored in the checkpoint."""
-    config = checkpoint.get("hyper_parameters", {}).get("config")
+    config = checkpoint.get("hyper_parameters", {}).get("run_config")
     if not config:
         raise ValueError(f"{path}: has no stored wsol config (was it written by wsol-train?)")
     return copy.deepcopy(config)
@@ -54,7 +54,7 @@ def module_from_checkpoint(path: str | Path):
     checkpoint = load_checkpoint(path)
     config = stored_config(checkpoint, path)
     module_cfg = OmegaConf.create(_without_pretrained_download(config["module"]))
-    module = instantiate(module_cfg, config=config)
+    module = instantiate(module_cfg, _partial_=True)(run_config=config)
     missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
     if missing or unexpected:
         raise ValueError(

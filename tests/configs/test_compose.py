@@ -1,0 +1,160 @@
+"""Every option of every config group composes and instantiates; bad keys fail by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException, InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import Logger
+from omegaconf import OmegaConf, open_dict
+
+from tests.conftest import CONFIG_DIR
+from wsol.data.datamodule import WSOLDataModule
+from wsol.lit_module import WSOLLitModule
+from wsol.methods.base import WSOLMethod
+from wsol.models.base import Backbone
+from wsol.utils.instantiate import instantiate_callbacks, instantiate_loggers
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def test_every_group_has_options():
+    for group in (
+        "data",
+        "backbone",
+        "method",
+        "module",
+        "eval",
+        "trainer",
+        "callbacks",
+        "logger",
+        "paths",
+        "hydra",
+        "experiment",
+        "debug",
+        "extras",
+    ):
+        assert options(group), f"configs/{group}/ has no options"
+
+
+@pytest.mark.parametrize("name", ["train", "eval", "predict"])
+def test_top_level_configs_compose(make_config, name):
+    overrides = ["ckpt_path=x.ckpt", "input=x.png"] if name == "predict" else []
+    cfg = make_config(name, overrides)
+    OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    assert cfg.task_name == name
+
+
+@pytest.mark.parametrize("option", options("data"))
+def test_data_options(make_config, option):
+    extra = []
+    if option == "wsoleval":
+        extra = ["data.metadata_root=/m", "data.data_root=/d", "data.num_classes=3"]
+    cfg = make_config("train", [f"data={option}", *extra])
+    datamodule = instantiate(cfg.data)
+    assert isinstance(datamodule, WSOLDataModule)
+
+
+@pytest.mark.parametrize("option", options("backbone"))
+def test_backbone_options(make_config, option):
+    cfg = make_config("train", [f"backbone={option}", "backbone.pretrained=false"])
+    backbone = instantiate(cfg.backbone)
+    assert isinstance(backbone, Backbone) and backbone.out_channels > 0
+
+
+@pytest.mark.parametrize("option", options("method"))
+def test_method_options(make_config, option):
+    cfg = make_config("train", [f"method={option}"])
+    method = instantiate(cfg.method)
+    assert isinstance(method, WSOLMethod) and method.num_classes == cfg.data.num_classes
+
+
+@pytest.mark.parametrize("option", options("module"))
+def test_module_options(make_config, option):
+    cfg = make_config("train", [f"module={option}"])
+    module = instantiate(cfg.module)
+    assert isinstance(module, WSOLLitModule)
+    optimizer = module.optimizer_factory(params=module.method.parameters())
+    assert optimizer.param_groups[0]["lr"] == cfg.module.optimizer.lr
+
+
+@pytest.mark.parametrize("option", options("eval"))
+def test_eval_options(make_config, option):
+    cfg = make_config("train", [f"eval={option}"])
+    assert 0 < cfg.eval.cam_curve_interval < 1
+    module = instantiate(cfg.module)
+    assert module.hparams.cam_curve_interval == cfg.eval.cam_curve_interval
+
+
+@pytest.mark.parametrize("option", options("trainer"))
+def test_trainer_options(make_config, option):
+    # No accelerator here: GPU options are instantiated with their accelerator swapped for the
+    # CPU, which still checks every other key against Trainer's signature.
+    cfg = make_config("train", [f"trainer={option}"])
+    with open_dict(cfg):
+        if cfg.trainer.accelerator == "gpu":
+            cfg.trainer.accelerator = "cpu"
+    trainer = instantiate(cfg.trainer)
+    assert isinstance(trainer, Trainer)
+
+
+@pytest.mark.parametrize("option", options("callbacks"))
+def test_callback_options(make_config, option):
+    cfg = make_config("train", [f"callbacks={option}"])
+    callbacks = instantiate_callbacks(cfg.callbacks)
+    assert all(isinstance(c, Callback) for c in callbacks)
+
+
+@pytest.mark.parametrize("option", options("logger"))
+def test_logger_options(make_config, option):
+    cfg = make_config("train", [f"logger={option}"])
+    loggers = instantiate_loggers(cfg.logger)
+    assert loggers and all(isinstance(lg, Logger) for lg in loggers)
+
+
+@pytest.mark.parametrize("option", options("experiment"))
+def test_experiment_options(make_config, option):
+    cfg = make_config("train", [f"experiment={option}", "backbone.pretrained=false"])
+    module = instantiate(cfg.module)
+    assert isinstance(module, WSOLLitModule)
+    assert isinstance(instantiate(cfg.data), WSOLDataModule)
+    with open_dict(cfg):
+        cfg.trainer.accelerator = "cpu"
+    assert isinstance(instantiate(cfg.trainer), Trainer)
+
+
+@pytest.mark.parametrize("option", options("debug"))
+def test_debug_options(make_config, option):
+    cfg = make_config("train", [f"debug={option}"])
+    assert isinstance(instantiate(cfg.trainer), Trainer)
+
+
+@pytest.mark.parametrize("group", ["paths", "hydra", "extras"])
+def test_plain_groups(make_config, group):
+    for option in options(group):
+        cfg = make_config("train", [f"{group}={option}"])
+        OmegaConf.to_container(cfg, resolve=True)
+
+
+def test_misspelled_override_names_the_key(make_config):
+    with pytest.raises(ConfigCompositionException, match="data.batchsize"):
+        make_config("train", ["data.batchsize=3"])
+
+
+def test_unknown_option_names_the_group(make_config):
+    with pytest.raises(ConfigCompositionException, match="method/camm"):
+        make_config("train", ["method=camm"])
+
+
+def test_misspelled_key_in_a_yaml_names_key_and_node(make_config, tmp_path: Path):
+    cfg = make_config("train", [])
+    with open_dict(cfg):
+        cfg.data.batchsize = 3
+    with pytest.raises(InstantiationException, match=r"batchsize(.|\n)*full_key: data"):
+        instantiate(cfg.data)

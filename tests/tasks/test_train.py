@@ -1,0 +1,87 @@
+"""Training end to end: determinism, resume, train→eval parity, model selection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from wsol.utils.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+
+def weights(path):
+    return load_checkpoint(path)["state_dict"]
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_seeded_runs_are_identical(run):
+    first, first_dir = run("train", ["seed=7"], name="a")
+    second, second_dir = run("train", ["seed=7"], name="b")
+    assert first == second
+    assert {"val/maxboxaccv2", "test/maxboxaccv2", "test/maxboxacc", "test/pxap",
+            "test/top1_loc", "test/gt_known_loc", "test/top1_acc"} <= first.keys()
+    assert_same_weights(weights(first_dir / "checkpoints/last.ckpt"),
+                        weights(second_dir / "checkpoints/last.ckpt"))
+    other, _ = run("train", ["seed=8"], name="c")
+    assert other != first
+
+
+def test_resume_continues_the_same_run(run):
+    straight, straight_dir = run("train", ["trainer.max_epochs=3"], name="straight")
+    stop = ["+callbacks.stop._target_=tests.helpers.interrupt.StopAfterEpoch",
+            "+callbacks.stop.epochs=1"]
+    _, interrupted_dir = run("train", ["trainer.max_epochs=3", *stop], name="interrupted")
+    assert load_checkpoint(interrupted_dir / "checkpoints/last.ckpt")["epoch"] == 0
+    resumed, resumed_dir = run("train", ["trainer.max_epochs=3", "ckpt_path=last"],
+                               name="resumed")
+    assert resumed_dir == interrupted_dir  # the interrupted run's own folder continues
+    assert load_checkpoint(resumed_dir / "checkpoints/last.ckpt")["epoch"] == 2
+    assert resumed == straight
+    assert_same_weights(weights(straight_dir / "checkpoints/last.ckpt"),
+                        weights(resumed_dir / "checkpoints/last.ckpt"))
+
+
+def test_resume_without_checkpoint_is_a_clear_error(run):
+    with pytest.raises(FileNotFoundError, match="no last.ckpt"):
+        run("train", ["ckpt_path=last"], name="nothing")
+
+
+def test_eval_reproduces_the_test_numbers_of_training(run):
+    trained, run_dir = run("train", [], name="trained")
+    evaluated, _ = run("eval", [f"ckpt_path={run_dir / 'checkpoints/last.ckpt'}"], name="ev")
+    test_keys = {k for k in trained if k.startswith("test/")}
+    assert test_keys and {k: trained[k] for k in test_keys} == {k: evaluated[k] for k in test_keys}
+    # The CAM threshold of the loc metrics is the one chosen on validation, not on test.
+    assert evaluated["test/loc_threshold"] == trained["val/loc_threshold"]
+
+
+def test_eval_on_another_split_prefixes_its_keys(run):
+    _, run_dir = run("train", ["trainer.max_epochs=1"], name="t")
+    evaluated, _ = run("eval", [f"ckpt_path={run_dir / 'checkpoints/last.ckpt'}", "split=val"],
+                       name="ev")
+    assert "val/maxboxaccv2" in evaluated and not any(k.startswith("test/") for k in evaluated)
+
+
+def test_best_checkpoint_selection(run):
+    metrics, run_dir = run("train", ["trainer.max_epochs=3", "eval_checkpoint=best"], name="b")
+    best = [p for p in (run_dir / "checkpoints").glob("epoch_*.ckpt")]
+    assert len(best) == 1
+    history = load_checkpoint(best[0])["callbacks"]
+    scores = [v["best_model_score"] for k, v in history.items() if "ModelCheckpoint" in k]
+    assert metrics["val/maxboxaccv2"] == pytest.approx(float(scores[0]), abs=1e-4)
+
+
+def test_fast_dev_run(run):
+    metrics, _ = run("train", ["debug=fdr"], name="fdr")
+    assert "test/maxboxaccv2" in metrics
+
+
+def test_acol_trains_and_evaluates(run):
+    metrics, _ = run("train", ["method=acol", "trainer.max_epochs=1"], name="acol")
+    assert 0 <= metrics["test/maxboxaccv2"] <= 100 and "train/loss_b" not in metrics

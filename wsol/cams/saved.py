@@ -1,0 +1,70 @@
+"""Score maps saved by any code, laid out as wsolevaluation lays them: ``<dir>/<image_id>.npy``.
+
+wsolevaluation's evaluator reads ``os.path.join(scoremap_root, image_id + ".npy")`` (the image
+extension stays: ``test/a.jpg`` → ``test/a.jpg.npy``), while its inference code writes the base
+name only (``<dir>/a.jpg.npy``); both layouts are accepted, in that order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from wsol.cams.normalize import scoremaps_from_cams
+
+
+def saved_map_paths(cams_dir: Path, image_id: str) -> list[Path]:
+    """The places a map for ``image_id`` may be, in the order they are tried."""
+    nested = cams_dir / f"{image_id}.npy"
+    flat = cams_dir / f"{Path(image_id).name}.npy"
+    return [nested] if flat == nested else [nested, flat]
+
+
+def load_saved_map(cams_dir: Path, image_id: str, frame: tuple[int, int]) -> tuple[Tensor, bool]:
+    """Read and check one saved score map; bring it into the evaluation frame.
+
+    Maps must be 2-D float32/float64 arrays in [0, 1] without NaN. A map already of the frame's
+    size is used as saved (its dtype kept: the protocol's u8 quantization multiplies in the
+    map's own precision). A map of another size is upsampled like a CAM (bicubic in float64,
+    then per-image min-max) and reported as resized.
+
+    Args:
+        cams_dir: root folder of the saved maps.
+        image_id: the image's id in the metadata.
+        frame: evaluation frame (height, width).
+
+    Returns:
+        (map [H, W] in [0, 1], resized): the map in the frame and whether it had to be resized.
+    """
+    candidates = saved_map_paths(cams_dir, image_id)
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        tried = ", ".join(str(p) for p in candidates)
+        raise FileNotFoundError(f"image {image_id!r}: no score map (tried {tried})")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise ValueError(
+            f"image {image_id!r}: {path} is not a readable .npy array ({error})"
+        ) from error
+    if array.ndim != 2:
+        raise ValueError(f"image {image_id!r}: score map must be 2-D, got shape {array.shape}")
+    if array.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            f"image {image_id!r}: score map must be float32 or float64, got {array.dtype}"
+        )
+    if np.isnan(array).any():
+        raise ValueError(f"image {image_id!r}: score map contains NaN")
+    low, high = float(array.min()), float(array.max())
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"image {image_id!r}: score map values must lie in [0, 1], got [{low}, {high}]"
+        )
+    scoremap = torch.from_numpy(np.ascontiguousarray(array))
+    if tuple(scoremap.shape) == tuple(frame):
+        return scoremap, False
+    resized, _ = scoremaps_from_cams(scoremap[None], tuple(frame))
+    return resized[0], True
