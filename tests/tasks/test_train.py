@@ -34,6 +34,7 @@ def test_seeded_runs_are_identical(run):
 
 def test_resume_continues_the_same_run(run):
     straight, straight_dir = run("train", ["trainer.max_epochs=3"], name="straight")
+    assert load_checkpoint(straight_dir / "checkpoints/last.ckpt")["epoch"] == 2
     stop = ["+callbacks.stop._target_=tests.helpers.interrupt.StopAfterEpoch",
             "+callbacks.stop.epochs=1"]
     _, interrupted_dir = run("train", ["trainer.max_epochs=3", *stop], name="interrupted")

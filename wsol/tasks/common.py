@@ -81,8 +81,9 @@ def checkpoint_to_evaluate(trainer: Trainer, which: str) -> str | None:
     if which not in ("last", "best"):
         raise ValueError(f"eval_checkpoint must be 'last' or 'best', got {which!r}")
     for callback in trainer.checkpoint_callbacks:
-        if isinstance(callback, ModelCheckpoint):
-            path = callback.last_model_path if which == "last" else callback.best_model_path
-            if path:
-                return path
+        if not isinstance(callback, ModelCheckpoint) or not callback.best_model_path:
+            continue
+        # The unmonitored checkpoint keeps the latest epoch; the monitored one the best.
+        if (callback.monitor is None) == (which == "last"):
+            return callback.best_model_path
     return None

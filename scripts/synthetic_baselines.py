@@ -1,0 +1,133 @@
+"""Reference numbers of the synthetic benchmark: what geometry alone, a part-only map and a
+whole-object map score, and where a trained model's maps fall between them.
+
+    python scripts/synthetic_baselines.py                       # model-free baselines
+    python scripts/synthetic_baselines.py --ckpt logs/train/runs/<run>/checkpoints/last.ckpt
+
+Trailing arguments are Hydra overrides of the data config (e.g. ``data.preparer.seed=1``). With
+``--ckpt`` the checkpoint is evaluated on test (its validation CAM threshold), its object and
+part coverage at that threshold are measured, and the two evidence probes are run: top-1 on
+test images whose part is replaced by a decoy (body evidence only) and on images with random
+body colour and stripes (part evidence only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from tqdm import tqdm
+
+from wsol.analysis.part_whole import evaluate_part_whole, part_mask_in_frame
+from wsol.analysis.reference_maps import (
+    centred_box_map,
+    full_image_map,
+    mask_at_class_map_resolution,
+)
+from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
+from wsol.data.synthetic import read_parts
+from wsol.metrics import MaxBoxAcc, PxAP
+from wsol.utils.checkpoint import module_from_checkpoint
+from wsol.utils.compose import compose_config
+
+SIDES = np.round(np.arange(0.1, 1.0001, 0.05), 2)
+
+
+def targets(datamodule, split: str):
+    """GT boxes, object masks and part masks of a split in its evaluation frame."""
+    frame = datamodule.eval_frame
+    metadata = datamodule.split(split)
+    parts = read_parts(metadata.metadata_dir)
+    records = metadata.records
+    boxes = [gt_boxes_in_frame(r, frame) for r in records]
+    masks = torch.stack([gt_mask_in_frame(r, frame) for r in records])
+    part_masks = torch.stack([part_mask_in_frame(r, parts[r.image_id], frame) for r in records])
+    return boxes, masks, part_masks, parts
+
+
+def score(maps: torch.Tensor, boxes, masks) -> dict[str, float]:
+    """MaxBoxAccV2, MaxBoxAcc and PxAP of fixed maps [N, H, W]."""
+    v2 = MaxBoxAcc(iou_thresholds=(30, 50, 70), cam_curve_interval=0.01, multi_contour=True)
+    v1 = MaxBoxAcc(iou_thresholds=(50,), cam_curve_interval=0.01, multi_contour=False)
+    pxap = PxAP(cam_curve_interval=0.01)
+    for start in range(0, len(maps), 256):
+        chunk = slice(start, start + 256)
+        v2.update(maps[chunk], boxes[chunk])
+        v1.update(maps[chunk], boxes[chunk])
+        pxap.update(maps[chunk], masks[chunk])
+    return {
+        "maxboxaccv2": float(v2.compute()["value"]),
+        "maxboxacc": float(v1.compute()["value"]),
+        "pxap": float(pxap.compute()["value"]),
+    }
+
+
+def best_centred_box(datamodule, split: str) -> tuple[float, float]:
+    """(width, height) fractions of the centred box with the best MaxBoxAccV2 on ``split``."""
+    boxes, masks, _, _ = targets(datamodule, split)
+    best, best_value = (1.0, 1.0), -1.0
+    frame = datamodule.eval_frame
+    for width in tqdm(SIDES, desc=f"centred boxes on {split}", leave=False):
+        for height in SIDES:
+            maps = centred_box_map(frame, width, height).expand(len(boxes), *frame)
+            v2 = MaxBoxAcc(iou_thresholds=(30, 50, 70), cam_curve_interval=0.5)
+            v2.update(maps.contiguous(), boxes)
+            value = float(v2.compute()["value"])
+            if value > best_value:
+                best, best_value = (float(width), float(height)), value
+    return best
+
+
+def model_free_baselines(datamodule, stride: int) -> dict[str, dict[str, float]]:
+    boxes, masks, part_masks, _ = targets(datamodule, "test")
+    frame, n = datamodule.eval_frame, len(boxes)
+    results = {}
+    for name, split in (("centred box (chosen on val)", "val"), ("centred box (best on test)",
+                                                                  "test")):
+        width, height = best_centred_box(datamodule, split)
+        maps = centred_box_map(frame, width, height).expand(n, *frame).contiguous()
+        results[name] = {**score(maps, boxes, masks), "width": width, "height": height}
+    results["full-image box"] = score(full_image_map(frame).expand(n, *frame).contiguous(),
+                                      boxes, masks)
+    part_maps, _ = mask_at_class_map_resolution(part_masks, stride)
+    results["part-only map (class-map resolution)"] = score(part_maps, boxes, masks)
+    whole_maps, _ = mask_at_class_map_resolution(masks == 1, stride)
+    results["whole-object map (class-map resolution)"] = score(whole_maps, boxes, masks)
+    return results
+
+
+def trained_model(ckpt: Path, datamodule, probes: list[str]) -> dict[str, float]:
+    module, _ = module_from_checkpoint(ckpt)
+    _, _, _, parts = targets(datamodule, "test")
+    result = evaluate_part_whole(module, datamodule, "test", parts)
+    for probe in probes:
+        probe_result = evaluate_part_whole(module, datamodule, probe)
+        result[f"{probe}/top1_acc"] = probe_result["top1_acc"]
+    return result
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ckpt", type=Path, help="a wsol-train checkpoint to analyse")
+    parser.add_argument("--output", type=Path, help="write the numbers as JSON here")
+    args, overrides = parser.parse_known_args(argv)
+    cfg = compose_config("train", overrides)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    stride = instantiate(cfg.backbone).stride
+    results: dict = {"baselines": model_free_baselines(datamodule, stride)}
+    if args.ckpt:
+        probes = [f"test_{p}" for p in cfg.data.preparer.get("probes", [])]
+        results["model"] = trained_model(args.ckpt, datamodule, probes)
+    print(json.dumps(results, indent=2))
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Analysis tools for localization experiments: mask coverage and reference score maps."""
