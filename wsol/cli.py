@@ -34,7 +34,13 @@ def evaluate(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 def predict(cfg: DictConfig) -> None:
-    """``wsol-predict``: classes, boxes and overlays for new images."""
+    """``wsol-predict``: classes, boxes and overlays for new images.
+
+    Exits with status 1 when some input files could not be read (after writing the outputs of
+    the others); Hydra ignores a main's return value, hence SystemExit.
+    """
     from wsol.tasks.predict import predict as run
 
-    run(cfg)
+    summary = run(cfg)
+    if summary.failed:
+        raise SystemExit(1)

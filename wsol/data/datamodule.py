@@ -124,6 +124,8 @@ class WSOLDataModule(LightningDataModule):
         self.train_transform = train_transform(train_resize, train_crop, mean, std)
         self.eval_transform = eval_transform(eval_size, mean, std)
         self.eval_size = eval_size
+        # The input normalization, for code that shows the network's inputs as images.
+        self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
         self._splits: dict[str, SplitMetadata] = {}
 
     # ------------------------------------------------------------------ data

@@ -13,6 +13,7 @@ from wsol.tasks.common import build_trainer
 from wsol.tasks.score_cams import score_cams_dir
 from wsol.utils.checkpoint import module_from_checkpoint
 from wsol.utils.run import apply_extras, logged_and_exact, to_float_dict, write_metrics
+from wsol.viz.curves import save_curve_figures
 
 log = logging.getLogger("wsol")
 
@@ -51,5 +52,13 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg, with_callbacks=False)
     results = trainer.test(module, datamodule=datamodule)
     metrics = logged_and_exact(results, "test", module.last_test_results)
+    exact = module.last_test_results or {}
+    save_curve_figures(
+        exact.get("curves", {}),
+        cfg.paths.output_dir,
+        module.hparams.iou_thresholds,
+        scalars=exact,
+        stage=split,
+    )
     log.info("Evaluated %s on split %r", Path(cfg.ckpt_path).name, split)
     return to_float_dict({f"{split}/" + k.split("/", 1)[1]: v for k, v in metrics.items()})

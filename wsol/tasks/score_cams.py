@@ -18,6 +18,7 @@ from wsol.cams.saved import load_saved_map
 from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
 from wsol.data.formats.wsoleval import read_split
 from wsol.metrics import MaxBoxAcc, PxAP
+from wsol.viz.curves import save_curve_figures
 
 log = logging.getLogger("wsol")
 
@@ -27,6 +28,9 @@ BATCH_SIZE = 64
 
 def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
     """``wsol-eval cams_dir=DIR metadata_dir=DIR [mask_root=DIR] [split=NAME] [eval.*]``.
+
+    Also writes the curves as ``<split>_box_accuracy.png`` / ``<split>_precision_recall.png``
+    into ``paths.output_dir`` (next to metrics.json).
 
     Returns:
         Metrics keyed ``<split>/maxboxaccv2``, ``<split>/maxboxacc``, ``<split>/pxap``,
@@ -90,14 +94,27 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
         )
     name = cfg.get("split") or "test"
     metrics: dict[str, float] = {f"{name}/resized_maps": float(resized)}
+    curves: dict = {}
     if with_boxes:
         result = v2.compute()
         metrics[f"{name}/maxboxaccv2"] = float(result["value"])
         for iou, value in zip(ious, result["per_iou"].tolist(), strict=True):
             metrics[f"{name}/maxboxaccv2_iou{iou}"] = float(value)
-        metrics[f"{name}/maxboxacc"] = float(v1.compute()["value"])
+        result_v1 = v1.compute()
+        metrics[f"{name}/maxboxacc"] = float(result_v1["value"])
+        curves.update(
+            thresholds=result["thresholds"],
+            box_acc_v2=result["curve"],
+            box_acc_v1=result_v1["curve"],
+        )
     if with_masks:
-        metrics[f"{name}/pxap"] = float(pxap.compute()["value"])
+        result = pxap.compute()
+        metrics[f"{name}/pxap"] = float(result["value"])
+        curves.update(
+            thresholds=result["thresholds"], precision=result["precision"], recall=result["recall"]
+        )
+    scalars = {"pxap": metrics.get(f"{name}/pxap")}
+    save_curve_figures(curves, cfg.paths.output_dir, ious, scalars=scalars, stage=name)
     return metrics
 
 

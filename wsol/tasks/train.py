@@ -15,6 +15,7 @@ from wsol.tasks.common import (
     continue_in_run_dir,
     resolve_ckpt_path,
 )
+from wsol.tasks.hparams import log_hparams
 from wsol.utils.run import (
     apply_extras,
     logged_and_exact,
@@ -40,8 +41,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
+    run_config = config_to_store(cfg)
+    # Class names travel in the checkpoint (wsol-predict names its classes from it alone).
+    run_config["class_names"] = datamodule.class_names
     # Passed after instantiation: Hydra would merge (and instantiate) a dict given to it.
-    module = instantiate(cfg.module, _partial_=True)(run_config=config_to_store(cfg))
+    module = instantiate(cfg.module, _partial_=True)(run_config=run_config)
     trainer = build_trainer(cfg)
 
     if cfg.get("train", True):
@@ -62,4 +66,5 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics.update(logged_and_exact(results, "test", module.last_test_results))
     metrics = to_float_dict(metrics)
     write_metrics(metrics, cfg.paths.output_dir)
+    log_hparams(trainer.loggers, cfg, metrics)
     return metrics

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import torch
+
+log = logging.getLogger("wsol")
 
 
 def build_scheduler(
@@ -29,7 +33,25 @@ def build_scheduler(
     extra: dict[str, Any] = {}
     if "total_steps" in parameters and given.get("total_steps") is None:
         if "epochs" not in given:
-            extra["total_steps"] = max(1, int(total_steps))
+            extra["total_steps"] = _cycle_length(int(total_steps), given, parameters)
     if "max_lr" in parameters and given.get("max_lr") is None:
         extra["max_lr"] = [group["lr"] for group in optimizer.param_groups]
     return factory(optimizer, **extra)
+
+
+def _cycle_length(total_steps: int, given: dict, parameters) -> int:
+    """Steps of a one-cycle schedule: the run's, or enough for both phases to be non-empty.
+
+    OneCycleLR divides by each phase's length, so a very short run (a debug run, a handful of
+    batches) would crash; its cycle is then lengthened (and left unfinished), with a warning.
+    """
+    total_steps = max(1, total_steps)
+    if "pct_start" not in parameters:
+        return total_steps
+    pct_start = given.get("pct_start", parameters["pct_start"].default)
+    shortest = math.ceil(2 / pct_start) + 2 if pct_start > 0 else 2
+    if total_steps < shortest:
+        log.warning("Only %d optimizer steps: the one-cycle schedule is stretched to %d steps",
+                    total_steps, shortest)
+        return shortest
+    return total_steps

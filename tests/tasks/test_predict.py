@@ -1,0 +1,134 @@
+"""wsol-predict end to end: a folder with a corrupt file, greyscale, RGBA, CMYK and a large
+image, through the CLI in a subprocess; settings and errors in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import compose_config
+from tests.helpers.trained_run import trained_run
+from wsol.utils.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+WSOL_PREDICT = Path(sys.executable).parent / "wsol-predict"
+SIZES = {
+    "grey.png": (96, 96),
+    "large.jpg": (1500, 1000),
+    "rgba.png": (120, 80),
+    "cmyk.jpg": (64, 64),
+}
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    return trained_run(tmp_path_factory) / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+
+    def rgb(width, height):
+        return rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
+
+    Image.fromarray(rgb(96, 96)[..., 0]).save(folder / "grey.png")  # mode L
+    Image.fromarray(rgb(1500, 1000)).save(folder / "large.jpg", quality=80)
+    Image.fromarray(rgb(120, 80)).convert("RGBA").save(folder / "rgba.png")
+    Image.fromarray(rgb(64, 64)).convert("CMYK").save(folder / "cmyk.jpg")
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated, not a JPEG")
+    return folder
+
+
+def test_cli_predicts_the_good_images_and_reports_the_bad_one(checkpoint, folder, tmp_path):
+    output = tmp_path / "predictions"
+    result = subprocess.run(
+        [
+            str(WSOL_PREDICT),
+            f"ckpt_path={checkpoint}",
+            f"input={folder}",
+            f"output={output}",
+            "batch_size=3",
+            "extras.print_config=false",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "WSOL_LOG_DIR": str(tmp_path / "logs")},
+        timeout=300,
+    )
+    log = result.stdout + result.stderr
+    assert result.returncode == 1, log
+    assert "corrupt.jpg" in log and "unreadable" in log
+
+    records = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
+    assert sorted(Path(r["image"]).name for r in records) == sorted(SIZES)
+    threshold = float(load_checkpoint(checkpoint)["state_dict"]["loc_threshold"])
+    for record in records:
+        width, height = SIZES[Path(record["image"]).name]
+        assert (record["width"], record["height"]) == (width, height)
+        probabilities = [c["probability"] for c in record["top_k"]]
+        assert len(probabilities) == 5 and probabilities == sorted(probabilities, reverse=True)
+        assert record["class_id"] == record["top_k"][0]["class_id"]
+        assert record["class_name"].startswith("class")  # names stored in the checkpoint
+        assert record["threshold"] == pytest.approx(threshold)
+        assert record["boxes"] and record["frame"] == [96, 96]
+        for x0, y0, x1, y1 in record["boxes"]:
+            assert 0 <= x0 <= x1 < width and 0 <= y0 <= y1 < height
+        overlay = output / record["overlay"]
+        with Image.open(overlay) as image:
+            assert image.size == (width, height)  # the original resolution
+    (failure,) = [json.loads(x) for x in (output / "failures.jsonl").read_text().splitlines()]
+    assert failure["image"].endswith("corrupt.jpg") and failure["error"]
+
+
+def predict_in_process(tmp_path, overrides):
+    from wsol.tasks.predict import predict
+
+    cfg = compose_config("predict", ["extras.print_config=false", *overrides], tmp_path)
+    return predict(cfg)
+
+
+def test_frame_sized_image_keeps_frame_boxes_and_threshold_override(checkpoint, tmp_path):
+    image = tmp_path / "one.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (96, 96, 3), np.uint8)).save(image)
+    summary = predict_in_process(
+        tmp_path,
+        [
+            f"ckpt_path={checkpoint}",
+            f"input={image}",
+            f"output={tmp_path / 'out'}",
+            "threshold=0.3",
+            "top_k=2",
+            "multi_contour=true",
+            "overlays=false",
+        ],
+    )
+    assert summary.predicted == 1 and not summary.failed
+    (record,) = [
+        json.loads(x) for x in (tmp_path / "out/predictions.jsonl").read_text().splitlines()
+    ]
+    assert record["threshold"] == 0.3 and record["multi_contour"] is True
+    assert len(record["top_k"]) == 2 and "overlay" not in record
+    assert record["boxes"] == record["boxes_frame"]  # 96 x 96 is the frame itself
+
+
+def test_bad_settings_are_named(checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="threshold must be in"):
+        predict_in_process(
+            tmp_path, [f"ckpt_path={checkpoint}", f"input={tmp_path}", "threshold=1.5"]
+        )
+    with pytest.raises(FileNotFoundError, match="missing_folder"):
+        predict_in_process(
+            tmp_path, [f"ckpt_path={checkpoint}", f"input={tmp_path}/missing_folder"]
+        )
