@@ -175,7 +175,8 @@ class WSOLLitModule(LightningModule):
         self.log("val/loss", self.val_loss)
         self.log("val/invalid_cams", self.val_invalid)
         self.last_val_results = values
-        if not self.trainer.sanity_checking:
+        if not self.trainer.sanity_checking and values.get("loc_threshold") is not None:
+            # Mask-only splits (no boxes) have no localization threshold.
             self.loc_threshold.fill_(float(values["loc_threshold"]))
         self.val_metrics.reset()
 

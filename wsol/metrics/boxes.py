@@ -1,0 +1,87 @@
+"""MaxBoxAcc (V1: largest contour, IoU 50) and MaxBoxAccV2 (all contours, IoU 30/50/70).
+
+One torchmetrics metric, the contour mode and IoU thresholds chosen by arguments. State:
+images correct per (IoU threshold, CAM threshold) and the image count, summed across
+processes, so memory does not grow with the data set and DDP equals one process.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from wsol.metrics import checks
+from wsol.metrics import functional as F
+from wsol.metrics._base import ShapedMetric
+
+
+class MaxBoxAcc(ShapedMetric):
+    """Best-threshold box accuracy of CAM score maps against ground-truth boxes.
+
+    Args:
+        iou_thresholds: IoU thresholds in percent; ``value`` averages their maxima.
+        cam_curve_interval: CAM threshold step (0.01 -> 100 thresholds, 0.001 -> 1000).
+        multi_contour: keep every contour's box (MaxBoxAccV2) or only the largest
+            contour's (MaxBoxAcc, V1).
+
+    Example:
+        ``MaxBoxAcc((30, 50, 70), 0.01, multi_contour=True)`` is MaxBoxAccV2;
+        ``MaxBoxAcc((50,), 0.01, multi_contour=False)`` is the classic MaxBoxAcc.
+    """
+
+    def __init__(
+        self,
+        iou_thresholds: tuple[float, ...] = (30, 50, 70),
+        cam_curve_interval: float = 0.01,
+        multi_contour: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.iou_thresholds = tuple(iou_thresholds)
+        self.cam_curve_interval = float(cam_curve_interval)
+        self.multi_contour = bool(multi_contour)
+        self._ious = F.iou_fractions(self.iou_thresholds)
+        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
+        shape = (len(self._ious), len(self._thresholds))
+        self.add_state("correct", torch.zeros(shape, dtype=torch.int64), dist_reduce_fx="sum")
+        self.add_state("n_images", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+
+    def _result_shapes(self) -> dict[str, tuple[int, ...]]:
+        d, t = self.correct.shape
+        return {"per_iou": (d,), "curve": (d, t), "thresholds": (t,), "best_threshold_index": (d,)}
+
+    def update(self, scoremaps: torch.Tensor, gt_boxes) -> None:
+        """Count the images correct at every (IoU, CAM threshold).
+
+        Args:
+            scoremaps: [N, H, W] float in [0, 1], in the evaluation frame.
+            gt_boxes: N tensors [K_n, 4] (x0, y0, x1, y1), inclusive pixels, same frame.
+        """
+        maps = checks.check_scoremaps(scoremaps)
+        flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
+        empty = np.zeros(0)
+        counts = F.box_counts(
+            maps,
+            flat,
+            offsets,
+            self._thresholds,
+            self._ious if self.multi_contour else empty,
+            empty if self.multi_contour else self._ious,
+        )
+        found = counts.multi if self.multi_contour else counts.single
+        self.correct += torch.from_numpy(found).to(self.correct.device)
+        self.n_images += len(maps)
+
+    def compute(self) -> dict:
+        """``value``, ``per_iou`` [D], ``curve`` [D, T] (percent), ``thresholds`` [T],
+        ``best_threshold_index`` [D] (ties: lowest index)."""
+        summary = F.maxboxacc_summary(
+            self.correct.cpu().numpy(), int(self.n_images), self._thresholds
+        )
+        return {
+            "value": torch.tensor(summary["value"], dtype=torch.float64),
+            "per_iou": torch.from_numpy(summary["per_iou"]),
+            "curve": torch.from_numpy(summary["curve"]),
+            "thresholds": torch.from_numpy(summary["thresholds"]),
+            "best_threshold_index": torch.from_numpy(summary["best_threshold_index"]),
+        }

@@ -1,0 +1,304 @@
+"""Pure numpy core of the WSOL protocol metrics (PROTOCOL.md sections 2-5).
+
+Per-batch functions turn checked inputs into fixed-size integer counts (what the
+torchmetrics states accumulate and DDP sums); summary functions turn summed counts into
+the reported numbers with the reference's arithmetic. No state, no torch: everything the
+metric classes and tests share lives here. The compiled kernels are in `_sweep` (contours
+at every threshold) and `_pixels` (checks, quantization, histograms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from wsol.metrics import _pixels, _sweep
+
+
+def cam_thresholds(cam_curve_interval: float) -> np.ndarray:
+    """CAM thresholds: ``np.arange(0, 1, interval)`` in float64, e.g. [100] for 0.01."""
+    interval = float(cam_curve_interval)
+    if not 1e-5 <= interval < 1:
+        raise ValueError(
+            f"cam_curve_interval must be in [1e-5, 1) (at most 100000 thresholds), "
+            f"got {cam_curve_interval!r}"
+        )
+    return np.arange(0, 1, interval, dtype=np.float64)
+
+
+def pxap_bin_edges(cam_curve_interval: float) -> np.ndarray:
+    """PxAP histogram edges [T + 3]: the thresholds, then 1.0, 2.0, 3.0."""
+    return np.append(cam_thresholds(cam_curve_interval), [1.0, 2.0, 3.0])
+
+
+def iou_fractions(iou_thresholds) -> np.ndarray:
+    """IoU thresholds in percent -> float64 fractions delta / 100, as the reference divides."""
+    values = [float(d) for d in iou_thresholds]
+    if not values or any(not 0 < d <= 100 for d in values):
+        raise ValueError(f"iou_thresholds must be percentages in (0, 100], got {iou_thresholds!r}")
+    return np.array([d / 100 for d in values], np.float64)
+
+
+def quantize(scoremaps: np.ndarray) -> np.ndarray:
+    """The protocol's uint8 maps: ``(s * 255).astype(uint8)`` computed in the input dtype.
+
+    Args:
+        scoremaps: [N, H, W] float in [0, 1] (float64 stays float64: no downcast).
+
+    Returns:
+        [N, H, W] uint8.
+    """
+    maps = np.ascontiguousarray(scoremaps)
+    if maps.dtype not in (np.float32, np.float64) or maps.size == 0:
+        return (maps * 255).astype(np.uint8)
+    out = np.empty(maps.shape, np.uint8)
+    n = len(maps)
+    _pixels.quantize_batch(maps.reshape(n, -1), maps.dtype.type(255), out.reshape(n, -1))
+    return out
+
+
+@dataclass(frozen=True)
+class BoxCounts:
+    """Box correctness of one batch.
+
+    Attributes:
+        multi: [D, T] int64 images correct per (IoU threshold, CAM threshold), all contours.
+        single: [D1, T] int64, the largest contour only.
+        loc: [N, T] bool per-image correctness of the requested mode and IoU, or None.
+    """
+
+    multi: np.ndarray
+    single: np.ndarray
+    loc: np.ndarray | None
+
+
+def box_counts(
+    scoremaps: np.ndarray,
+    gt_flat: np.ndarray,
+    gt_offsets: np.ndarray,
+    thresholds: np.ndarray,
+    multi_ious: np.ndarray,
+    single_ious: np.ndarray,
+    loc: tuple[str, int] | None = None,
+) -> BoxCounts:
+    """Count correct images at every CAM threshold, both contour modes, one sweep per map.
+
+    Args:
+        scoremaps: [N, H, W] float in [0, 1] (checked: `checks.check_scoremaps`).
+        gt_flat: [M, 4] int64 GT boxes (x0, y0, x1, y1), inclusive, in the maps' frame.
+        gt_offsets: [N + 1] int64; image n owns gt_flat[gt_offsets[n]:gt_offsets[n + 1]].
+        thresholds: [T] float64 CAM thresholds.
+        multi_ious: [D] float64 IoU fractions for multi-contour boxes (may be empty).
+        single_ious: [D1] float64 IoU fractions for largest-contour boxes (may be empty).
+        loc: ("multi" | "single", index into that mode's IoUs) to also return per-image
+            correctness, or None.
+    """
+    u8 = quantize(scoremaps)
+    n, t = len(u8), len(thresholds)
+    multi = np.zeros((len(multi_ious), t), np.int64)
+    single = np.zeros((len(single_ious), t), np.int64)
+    loc_which = None
+    if loc is not None:
+        mode, k = loc
+        loc_which = int(k) if mode == "multi" else -1 - int(k)
+    per_image = np.zeros((n, t if loc is not None else 0), np.int64)
+    _sweep.box_flags_batch(
+        u8,
+        np.ascontiguousarray(gt_flat, np.int64),
+        np.ascontiguousarray(gt_offsets, np.int64),
+        np.ascontiguousarray(thresholds, np.float64),
+        np.ascontiguousarray(multi_ious, np.float64),
+        np.ascontiguousarray(single_ious, np.float64),
+        loc_which,
+        multi,
+        single,
+        per_image,
+    )
+    return BoxCounts(multi, single, per_image.astype(bool) if loc is not None else None)
+
+
+def boxes_at_threshold(scoremap: np.ndarray, threshold: float, multi_contour: bool) -> np.ndarray:
+    """The protocol's predicted boxes of one map at one CAM threshold (for display).
+
+    Same quantization and strict cut-off as the counts (``u8 > int(t * max(u8))``), boxes
+    of OpenCV's RETR_TREE contours (all of them, or the first of largest area), one pixel
+    past the contour on the right and bottom, clipped; tests check these boxes give exactly
+    the per-threshold correctness that `box_counts` counts.
+
+    Args:
+        scoremap: [H, W] float in [0, 1].
+        threshold: CAM threshold in [0, 1).
+        multi_contour: every contour's box, or only the largest contour's.
+
+    Returns:
+        [K, 4] int64 inclusive (x0, y0, x1, y1), in OpenCV's contour order;
+        [[0, 0, 0, 0]] when nothing is above the threshold.
+    """
+    u8 = quantize(np.asarray(scoremap)[None])[0]
+    height, width = u8.shape
+    mask = (u8 > int(float(threshold) * np.max(u8))).astype(np.uint8)
+    contours = cv2.findContours(mask, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[-2]
+    if len(contours) == 0:
+        return np.zeros((1, 4), np.int64)
+    if not multi_contour:
+        areas = [cv2.contourArea(c) for c in contours]
+        contours = [contours[int(np.argmax(areas))]]  # argmax: the first of the largest
+    boxes = [cv2.boundingRect(c) for c in contours]
+    return np.array(
+        [[x, y, min(x + w, width - 1), min(y + h, height - 1)] for x, y, w, h in boxes], np.int64
+    )
+
+
+def maxboxacc_summary(counts: np.ndarray, n_images: int, thresholds: np.ndarray) -> dict:
+    """MaxBoxAcc from summed counts, the reference's arithmetic.
+
+    Args:
+        counts: [D, T] images correct per (IoU threshold, CAM threshold).
+        n_images: number of images counted.
+        thresholds: [T] CAM thresholds.
+
+    Returns:
+        value (mean over IoU thresholds of the per-IoU maxima, percent), per_iou [D],
+        curve [D, T] percent, thresholds [T], best_threshold_index [D] (ties: lowest).
+    """
+    if n_images <= 0:
+        raise ValueError("MaxBoxAcc: no image was given to update()")
+    curve = np.asarray(counts, np.float64) * 100.0 / float(n_images)
+    per_iou = curve.max(axis=1)
+    return {
+        "value": float(np.average(per_iou)),
+        "per_iou": per_iou,
+        "curve": curve,
+        "thresholds": np.asarray(thresholds, np.float64),
+        "best_threshold_index": curve.argmax(axis=1),
+    }
+
+
+def score_histograms(
+    scoremaps: np.ndarray, gt_masks: np.ndarray, cam_curve_interval: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Histograms of the raw scores of foreground and background pixels (ignore dropped).
+
+    Args:
+        scoremaps: [N, H, W] float in [0, 1].
+        gt_masks: [N, H, W] uint8, 0 background, 1 foreground, 255 ignore.
+        cam_curve_interval: threshold step.
+
+    Returns:
+        hist_fg, hist_bg: [T + 2] int64 over the bins of `pxap_bin_edges` (np.histogram
+        semantics: [e_i, e_i+1), a score of exactly 1.0 in [1, 2)).
+    """
+    edges = pxap_bin_edges(cam_curve_interval)
+    hist = np.zeros((3, len(edges) - 1), np.int64)
+    scores = np.ascontiguousarray(scoremaps)
+    if scores.dtype == np.float16:
+        scores = scores.astype(np.float32)  # exact; the binning compares in float64
+    masks = np.ascontiguousarray(gt_masks, np.uint8)
+    _pixels.histogram_batch(
+        scores.reshape(-1), masks.reshape(-1), edges, 1.0 / float(cam_curve_interval), hist
+    )
+    return hist[1].copy(), hist[0].copy()
+
+
+def pxap_summary(hist_fg: np.ndarray, hist_bg: np.ndarray, thresholds: np.ndarray) -> dict:
+    """PxAP from summed histograms, the reference's arithmetic.
+
+    Args:
+        hist_fg, hist_bg: [T + 2] counts over the `pxap_bin_edges` bins.
+        thresholds: [T] CAM thresholds.
+
+    Returns:
+        value (percent); precision, recall [T] at "score >= thresholds[i]" (precision is NaN
+        where no pixel scores that high); thresholds [T].
+    """
+    fg = np.asarray(hist_fg, np.float64)
+    bg = np.asarray(hist_bg, np.float64)
+    num_fg = fg.sum()
+    if num_fg <= 0:
+        raise ValueError("PxAP: no foreground pixel (mask value 1) in the whole evaluation set")
+    tp = fg[::-1].cumsum()
+    fp = bg[::-1].cumsum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = tp / (tp + fp)
+    recall = tp / num_fg
+    keep = (tp + fp) != 0
+    value = (precision[1:] * np.diff(recall))[keep[1:]].sum() * 100
+    # Reversed cumulative index k counts scores in the top k + 1 bins: score >= t_i when
+    # k = T + 1 - i.
+    t = len(thresholds)
+    return {
+        "value": float(value),
+        "precision": precision[t + 1 : 1 : -1].copy(),
+        "recall": recall[t + 1 : 1 : -1].copy(),
+        "thresholds": np.asarray(thresholds, np.float64),
+    }
+
+
+def class_hits(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 and top-5 classification hits.
+
+    The rank of the label counts the classes scoring higher, equal scores at lower class
+    indices first (argmax's convention); top-5 is top-K when K < 5.
+
+    Args:
+        labels: [N] int class indices.
+        logits: [N, K] finite scores.
+
+    Returns:
+        top1, top5: [N] bool.
+    """
+    own = logits[np.arange(len(labels)), labels][:, None]
+    index = np.arange(logits.shape[1])[None, :]
+    rank = (logits > own).sum(axis=1) + ((logits == own) & (index < labels[:, None])).sum(axis=1)
+    return rank == 0, rank < min(5, logits.shape[1])
+
+
+def snap_threshold(threshold: float, thresholds: np.ndarray) -> int:
+    """Index of the grid threshold nearest to ``threshold`` (ties: the lower one)."""
+    t = float(threshold)
+    if not 0 <= t <= 1:
+        raise ValueError(f"a CAM threshold must be in [0, 1], got {threshold!r}")
+    return int(np.argmin(np.abs(np.asarray(thresholds) - t)))
+
+
+def localization_summary(
+    gt_known: np.ndarray,
+    top1_loc: np.ndarray,
+    top5_loc: np.ndarray,
+    top1_cls: int,
+    top5_cls: int,
+    n_images: int,
+    thresholds: np.ndarray,
+    fixed_index: int | None = None,
+) -> dict:
+    """GT-known / top-1 / top-5 localization at one CAM threshold, plus classification.
+
+    Args:
+        gt_known, top1_loc, top5_loc: [T] counts of images box-correct (and class-correct).
+        top1_cls, top5_cls: counts of classification hits.
+        n_images: number of images.
+        thresholds: [T] CAM thresholds.
+        fixed_index: report at this threshold index; None: the index maximizing GT-known
+            (ties: lowest).
+
+    Returns:
+        gt_known_loc, top1_loc, top5_loc, top1_acc, top5_acc (percent), threshold (value
+        used), threshold_index, gt_known_curve [T] percent.
+    """
+    if n_images <= 0:
+        raise ValueError("LocalizationAccuracy: no image was given to update()")
+    scale = 100.0 / float(n_images)
+    curve = np.asarray(gt_known, np.float64) * scale
+    index = int(curve.argmax()) if fixed_index is None else int(fixed_index)
+    return {
+        "gt_known_loc": float(curve[index]),
+        "top1_loc": float(top1_loc[index] * scale),
+        "top5_loc": float(top5_loc[index] * scale),
+        "top1_acc": float(top1_cls * scale),
+        "top5_acc": float(top5_cls * scale),
+        "threshold": float(thresholds[index]),
+        "threshold_index": index,
+        "gt_known_curve": curve,
+    }

@@ -1,0 +1,109 @@
+"""GT-known, top-1 and top-5 localization accuracy, with top-1/top-5 classification.
+
+All three localization numbers are read at one CAM threshold: the one maximizing GT-known
+localization (box IoU >= 50) on the split itself, or a threshold fixed beforehand with
+`set_threshold` (the one chosen on validation, as the protocol asks). States are per-
+threshold counts summed across processes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from wsol.metrics import checks
+from wsol.metrics import functional as F
+from wsol.metrics._base import ShapedMetric
+
+
+class LocalizationAccuracy(ShapedMetric):
+    """Box-and-class localization accuracy at one CAM threshold.
+
+    Args:
+        cam_curve_interval: CAM threshold step.
+        iou_threshold: IoU threshold in percent for a correct box (50 in the protocol).
+        multi_contour: boxes from every contour (True) or only the largest (False, the
+            classic GT-known / top-1 loc).
+    """
+
+    def __init__(
+        self,
+        cam_curve_interval: float = 0.01,
+        iou_threshold: float = 50,
+        multi_contour: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.cam_curve_interval = float(cam_curve_interval)
+        self.iou_threshold = float(iou_threshold)
+        self.multi_contour = bool(multi_contour)
+        self._iou = F.iou_fractions((self.iou_threshold,))
+        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
+        self.fixed_index: int | None = None
+        t = len(self._thresholds)
+        for name in ("gt_known", "top1_loc", "top5_loc"):
+            self.add_state(name, torch.zeros(t, dtype=torch.int64), dist_reduce_fx="sum")
+        for name in ("top1_cls", "top5_cls", "n_images"):
+            self.add_state(name, torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """Report at the grid threshold nearest to ``threshold``; None: argmax of GT-known."""
+        if threshold is None:
+            self.fixed_index = None
+        else:
+            self.fixed_index = F.snap_threshold(threshold, self._thresholds)
+        self._computed = None  # torchmetrics' cached result used the previous setting
+
+    def _result_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"gt_known_curve": (len(self._thresholds),)}
+
+    def update(self, scoremaps: torch.Tensor, gt_boxes, labels: torch.Tensor, logits) -> None:
+        """Count box-correct and class-correct images at every CAM threshold.
+
+        Args:
+            scoremaps: [N, H, W] float in [0, 1], the CAMs of the ground-truth classes.
+            gt_boxes: N tensors [K_n, 4] (x0, y0, x1, y1), inclusive, same frame.
+            labels: [N] ground-truth class indices.
+            logits: [N, K] class scores (top-5 is top-K when K < 5).
+        """
+        maps = checks.check_scoremaps(scoremaps)
+        flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
+        lab, log = checks.check_labels_logits(labels, logits, len(maps))
+        empty = np.zeros(0)
+        mode = "multi" if self.multi_contour else "single"
+        counts = F.box_counts(
+            maps,
+            flat,
+            offsets,
+            self._thresholds,
+            self._iou if self.multi_contour else empty,
+            empty if self.multi_contour else self._iou,
+            loc=(mode, 0),
+        )
+        top1, top5 = F.class_hits(lab, log)
+        self._add(counts.loc, top1, top5)
+
+    def _add(self, box_ok: np.ndarray, top1: np.ndarray, top5: np.ndarray) -> None:
+        device = self.gt_known.device
+        self.gt_known += torch.from_numpy(box_ok.sum(0)).to(device)
+        self.top1_loc += torch.from_numpy((box_ok & top1[:, None]).sum(0)).to(device)
+        self.top5_loc += torch.from_numpy((box_ok & top5[:, None]).sum(0)).to(device)
+        self.top1_cls += int(top1.sum())
+        self.top5_cls += int(top5.sum())
+        self.n_images += len(box_ok)
+
+    def compute(self) -> dict:
+        """gt_known_loc, top1_loc, top5_loc, top1_acc, top5_acc (percent, python floats),
+        threshold (the CAM threshold used), threshold_index, gt_known_curve [T]."""
+        summary = F.localization_summary(
+            self.gt_known.cpu().numpy(),
+            self.top1_loc.cpu().numpy(),
+            self.top5_loc.cpu().numpy(),
+            int(self.top1_cls),
+            int(self.top5_cls),
+            int(self.n_images),
+            self._thresholds,
+            self.fixed_index,
+        )
+        summary["gt_known_curve"] = torch.from_numpy(summary["gt_known_curve"])
+        return summary
