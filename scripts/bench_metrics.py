@@ -2,21 +2,32 @@
 
 Times `MaxBoxAcc` (multi-contour, MaxBoxAccV2) and `PxAP` from `wsol.metrics` against the
 plain loop of tests/helpers/reference_protocol.py (OpenCV `findContours` at every CAM
-threshold, `np.histogram` per map) on the same seeded, realistic 224 x 224 score maps, at
-100 and 1000 thresholds. Checks that every count is identical (exit status 1 if not) and
-prints throughput, ratios and peak memory.
+threshold, `np.histogram` per map, as the reference evaluator does; single-threaded) on
+the same seeded, realistic 224 x 224 score maps, at 100 and 1000 thresholds. Checks that
+every count is identical (exit status 1 if not) and prints, for each metric:
 
-Method: numba compilation is excluded (a warm-up update runs first); the two sides
-alternate batch by batch and are timed in CPU seconds of this process
-(``time.process_time``), so a busy shared machine slows both alike; single thread. The
-"ours" time is the public ``update`` (input checks included); ``compute`` is printed apart.
+* wall-clock: maps/s of the public ``update`` with the default metric threads (what a user
+  waits for; `wsol.metrics.get_num_threads`, ``WSOL_METRIC_THREADS``) against the
+  baseline's wall-clock maps/s; the targets are judged on this ratio;
+* single-thread CPU time: ``update`` with 1 metric thread against the baseline, both in
+  CPU seconds of this process (``time.process_time``), which a busy shared machine
+  disturbs less than wall-clock time.
 
-    python scripts/bench_metrics.py [--maps 500] [--batch 50] [--seed 0]
+Method: numba compilation is excluded (a warm-up update runs first); the three runs (ours
+with the default threads, ours with 1 thread, the baseline) alternate batch by batch, so
+a slow spell of the machine hits all of them; each figure is the median of ``--repeats``
+passes over all maps. The "ours" time is the public ``update`` (input checks included);
+``compute`` is printed apart. Memory: peak of numpy/Python allocations during one batch
+update (tracemalloc, in an untimed pass; the compiled kernels' own buffers are listed
+apart), and the process's peak RSS (maps and baseline included).
+
+    python scripts/bench_metrics.py [--maps 500] [--batch 50] [--seed 0] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -32,9 +43,18 @@ sys.path.insert(0, str(ROOT))  # the baseline lives in tests/helpers
 
 from tests.helpers import reference_protocol as ref  # noqa: E402
 from wsol.cams.normalize import scoremaps_from_cams  # noqa: E402
-from wsol.metrics import MaxBoxAcc, PxAP  # noqa: E402
+from wsol.metrics import (  # noqa: E402
+    MaxBoxAcc,
+    PxAP,
+    _pixels,
+    _sweep,
+    get_num_threads,
+    set_num_threads,
+)
 
 IOUS = (30, 50, 70)
+TARGETS = {0.01: 5.0, 0.001: 20.0}  # MaxBoxAccV2 wall-clock speed-up targets
+PXAP_TARGET = 20.0  # PxAP, both grids
 
 
 def realistic_maps(n: int, seed: int, size: int = 224):
@@ -88,59 +108,127 @@ def realistic_maps(n: int, seed: int, size: int = 224):
     return scoremaps, boxes, masks
 
 
-def run_baseline(scoremaps, boxes, masks, interval, counts, hists):
-    """The straightforward loop: OpenCV at every threshold, np.histogram per map.
-
-    Returns the CPU seconds of the box part and of the pixel part.
-    """
-    thr = ref.thresholds(interval)
-    t0 = time.process_time()
-    for s, b in zip(scoremaps, boxes, strict=True):
-        counts += ref.box_correct(s, b, thr, IOUS, multi_contour=True)
-    t1 = time.process_time()
-    fg, bg = ref.pxap_histograms(scoremaps, masks, interval)
-    t2 = time.process_time()
-    hists[0] += fg.astype(np.int64)
-    hists[1] += bg.astype(np.int64)
-    return t1 - t0, t2 - t1
+def timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process) of one call."""
+    w0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w0, time.process_time() - c0
 
 
-def run_ours(scoremaps, boxes, masks, box: MaxBoxAcc, pix: PxAP):
-    """One batch through the public metrics; CPU seconds of each (compute excluded)."""
-    t0 = time.process_time()
-    box.update(torch.from_numpy(scoremaps), [torch.from_numpy(b) for b in boxes])
-    t1 = time.process_time()
-    pix.update(torch.from_numpy(scoremaps), torch.from_numpy(masks))
-    t2 = time.process_time()
-    return t1 - t0, t2 - t1
+class Side:
+    """One way of computing the counts, with its accumulated times and results."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.box_wall = self.box_cpu = self.pix_wall = self.pix_cpu = 0.0
+
+    def update(self, maps, boxes, masks) -> None:
+        raise NotImplementedError
+
+    def counts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
 
-def bench(scoremaps, boxes, masks, interval, batch: int):
-    """Interleave batches of both sides (the machine is shared: slow spells hit both)."""
-    t = len(ref.thresholds(interval))
-    box = MaxBoxAcc(iou_thresholds=IOUS, cam_curve_interval=interval, multi_contour=True)
-    pix = PxAP(cam_curve_interval=interval)
-    counts = np.zeros((len(IOUS), t), np.int64)
-    hists = [np.zeros(t + 2, np.int64), np.zeros(t + 2, np.int64)]
-    times = np.zeros(4)  # ours box, ours pixel, baseline box, baseline pixel
-    tracemalloc.start()
+class Ours(Side):
+    """The public metrics with a fixed number of metric threads."""
+
+    def __init__(self, interval: float, threads: int) -> None:
+        super().__init__(interval)
+        self.threads = threads
+        self.box = MaxBoxAcc(iou_thresholds=IOUS, cam_curve_interval=interval, multi_contour=True)
+        self.pix = PxAP(cam_curve_interval=interval)
+
+    def update(self, maps, boxes, masks) -> None:
+        set_num_threads(self.threads)
+        tmaps = torch.from_numpy(maps)
+        tboxes = [torch.from_numpy(b) for b in boxes]
+        tmasks = torch.from_numpy(masks)
+        wall, cpu = timed(lambda: self.box.update(tmaps, tboxes))
+        self.box_wall += wall
+        self.box_cpu += cpu
+        wall, cpu = timed(lambda: self.pix.update(tmaps, tmasks))
+        self.pix_wall += wall
+        self.pix_cpu += cpu
+        set_num_threads(None)
+
+    def counts(self):
+        return self.box.correct.numpy(), self.pix.hist_fg.numpy(), self.pix.hist_bg.numpy()
+
+
+class Baseline(Side):
+    """The straightforward loop: OpenCV at every threshold, np.histogram per map."""
+
+    def __init__(self, interval: float) -> None:
+        super().__init__(interval)
+        self.thr = ref.thresholds(interval)
+        self.correct = np.zeros((len(IOUS), len(self.thr)), np.int64)
+        self.fg = np.zeros(len(self.thr) + 2, np.int64)
+        self.bg = np.zeros(len(self.thr) + 2, np.int64)
+
+    def update(self, maps, boxes, masks) -> None:
+        def box() -> None:
+            for s, b in zip(maps, boxes, strict=True):
+                self.correct += ref.box_correct(s, b, self.thr, IOUS, multi_contour=True)
+
+        def pix() -> None:
+            fg, bg = ref.pxap_histograms(maps, masks, self.interval)
+            self.fg += fg.astype(np.int64)
+            self.bg += bg.astype(np.int64)
+
+        wall, cpu = timed(box)
+        self.box_wall += wall
+        self.box_cpu += cpu
+        wall, cpu = timed(pix)
+        self.pix_wall += wall
+        self.pix_cpu += cpu
+
+    def counts(self):
+        return self.correct, self.fg, self.bg
+
+
+def one_pass(scoremaps, boxes, masks, interval, batch, threads):
+    """All maps once through the three sides, interleaved batch by batch."""
+    sides = {"mt": Ours(interval, threads), "st": Ours(interval, 1), "base": Baseline(interval)}
     for i in range(0, len(scoremaps), batch):
         sl = slice(i, i + batch)
-        times[:2] += run_ours(scoremaps[sl], boxes[sl], masks[sl], box, pix)
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        times[2:] += run_baseline(scoremaps[sl], boxes[sl], masks[sl], interval, counts, hists)
-        tracemalloc.start()
-        tracemalloc.reset_peak()
+        for side in sides.values():
+            side.update(scoremaps[sl], boxes[sl], masks[sl])
+    return sides
+
+
+def peak_traced_mib(maps, boxes, masks, interval: float) -> float:
+    """Peak numpy/Python allocations (tracemalloc) of one batch update of each metric, with
+    the default threads; untimed (tracing slows allocations down)."""
+    tmaps = torch.from_numpy(maps)
+    tboxes = [torch.from_numpy(b) for b in boxes]
+    box = MaxBoxAcc(iou_thresholds=IOUS, cam_curve_interval=interval, multi_contour=True)
+    pix = PxAP(cam_curve_interval=interval)
+    tracemalloc.start()
+    box.update(tmaps, tboxes)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    pix.update(tmaps, torch.from_numpy(masks))
+    peak = max(peak, tracemalloc.get_traced_memory()[1])
     tracemalloc.stop()
-    t0 = time.process_time()
-    result_box, result_pix = box.compute(), pix.compute()
-    compute_s = time.process_time() - t0
-    same_box = np.array_equal(box.correct.numpy(), counts)
-    same_pix = np.array_equal(pix.hist_fg.numpy(), hists[0]) and np.array_equal(
-        pix.hist_bg.numpy(), hists[1]
-    )
-    return times, compute_s, peak, same_box, same_pix, result_box, result_pix
+    return peak / 2**20
+
+
+def median(runs: list[dict], side: str, attr: str) -> float:
+    """Median over the passes of one side's accumulated time."""
+    return float(np.median([getattr(run[side], attr) for run in runs]))
+
+
+def median_ratio(runs: list[dict], side: str, attr: str) -> float:
+    """Median over the passes of baseline time / our time (same pass, same kind)."""
+    return float(np.median([getattr(run["base"], attr) / getattr(run[side], attr) for run in runs]))
+
+
+def kernel_buffers_mib(h: int, w: int, interval: float) -> float:
+    """Bytes of the compiled kernels' own buffers per metric thread (box sweep workspace,
+    PxAP sub-histograms and index block), in MiB."""
+    n_bins = len(ref.thresholds(interval)) + 2
+    space = sum(a.nbytes for a in _sweep.workspace(h, w))
+    return (space + 16 * n_bins * 4 + _pixels.BLOCK * 4) / 2**20
 
 
 def main() -> int:
@@ -148,42 +236,86 @@ def main() -> int:
     parser.add_argument("--maps", type=int, default=500)
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
     torch.set_num_threads(1)
+    threads = get_num_threads()
     scoremaps, boxes, masks = realistic_maps(args.maps, args.seed)
     n = args.maps
     kinds = f"{sum(i % 3 == 0 for i in range(n))} with pixel noise, {n // 10} with a ring"
-    print(f"{n} realistic 224x224 maps (seed {args.seed}; {kinds}), batches of {args.batch}")
+    print(f"{n} realistic 224x224 float64 maps (seed {args.seed}; {kinds}), batches of "
+          f"{args.batch}, {args.repeats} passes (medians)")  # fmt: skip
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at start; "
+          f"metric threads: {threads} (default)")  # fmt: skip
     print("warm-up first: numba compilation is excluded from every timing")
     for interval in (0.01, 0.001):
         m = MaxBoxAcc(IOUS, interval, True)
         m.update(torch.from_numpy(scoremaps[:2]), [torch.from_numpy(b) for b in boxes[:2]])
         PxAP(interval).update(torch.from_numpy(scoremaps[:2]), torch.from_numpy(masks[:2]))
-    print("timings are CPU seconds of this process (time.process_time), single thread")
 
     ok = True
+    verdicts = []
     for interval in (0.01, 0.001):
         t = len(ref.thresholds(interval))
-        times, compute_s, peak, same_box, same_pix, rb, rp = bench(
-            scoremaps, boxes, masks, interval, args.batch
-        )
-        ok &= same_box and same_pix
+        runs = [
+            one_pass(scoremaps, boxes, masks, interval, args.batch, threads)
+            for _ in range(args.repeats)
+        ]
+        expected = runs[0]["base"].counts()
+        same = {"MaxBoxAccV2": True, "PxAP": True}
+        for run in runs:
+            for side in run.values():
+                got = side.counts()
+                same["MaxBoxAccV2"] &= np.array_equal(got[0], expected[0])
+                same["PxAP"] &= np.array_equal(got[1], expected[1])
+                same["PxAP"] &= np.array_equal(got[2], expected[2])
+        ok &= all(same.values())
+        mt = runs[0]["mt"]
+        t0 = time.process_time()
+        result_box, result_pix = mt.box.compute(), mt.pix.compute()
+        compute_ms = (time.process_time() - t0) * 1e3
+
         print(f"\n== {t} thresholds (cam_curve_interval={interval}) ==")
-        print(f"MaxBoxAccV2 = {float(rb['value']):.4f}, PxAP = {float(rp['value']):.4f}")
-        print(f"counts identical to the baseline: MaxBoxAccV2 {same_box}, PxAP {same_pix}")
-        for name, ours_s, base_s in (
-            ("MaxBoxAccV2", times[0], times[2]),
-            ("PxAP", times[1], times[3]),
-        ):
-            print(f"{name:12s} ours {n / ours_s:8.1f} maps/s   baseline {n / base_s:7.1f} maps/s"
-                  f"   speed-up {base_s / ours_s:5.1f}x")  # fmt: skip
-        print(f"compute() of both: {compute_s * 1e3:.1f} ms; peak traced memory of one batch "
-              f"update (ours): {peak / 2**20:.1f} MiB")  # fmt: skip
+        print(f"MaxBoxAccV2 = {float(result_box['value']):.4f}, "
+              f"PxAP = {float(result_pix['value']):.4f}")  # fmt: skip
+        print(f"counts identical to the baseline (every pass, both thread settings): "
+              f"MaxBoxAccV2 {same['MaxBoxAccV2']}, PxAP {same['PxAP']}")  # fmt: skip
+        for name, key in (("MaxBoxAccV2", "box"), ("PxAP", "pix")):
+            ours_wall = median(runs, "mt", f"{key}_wall")
+            base_wall = median(runs, "base", f"{key}_wall")
+            wall_ratio = median_ratio(runs, "mt", f"{key}_wall")
+            ours_cpu = median(runs, "st", f"{key}_cpu")
+            base_cpu = median(runs, "base", f"{key}_cpu")
+            cpu_ratio = median_ratio(runs, "st", f"{key}_cpu")
+            print(
+                f"{name:11s} wall-clock, {threads} thread(s): ours {n / ours_wall:8.1f} maps/s  "
+                f"baseline {n / base_wall:7.1f} maps/s  speed-up {wall_ratio:6.1f}x"
+            )
+            print(
+                f"{name:11s} CPU time, 1 thread:     ours {n / ours_cpu:8.1f} maps/s  "
+                f"baseline {n / base_cpu:7.1f} maps/s  speed-up {cpu_ratio:6.1f}x  "
+                f"({ours_cpu / scoremaps[0].size / n * 1e9:.2f} vs "
+                f"{base_cpu / scoremaps[0].size / n * 1e9:.1f} ns/pixel)"
+            )
+            target = TARGETS[interval] if key == "box" else PXAP_TARGET
+            verdicts.append((f"{name} @{t}", wall_ratio, target))
+        batch = slice(0, args.batch)
+        peak = peak_traced_mib(scoremaps[batch], boxes[batch], masks[batch], interval)
+        print(
+            f"compute() of both: {compute_ms:.1f} ms; memory: peak traced numpy/Python "
+            f"allocations of one batch update {peak:.1f} MiB, compiled-kernel "
+            f"buffers {kernel_buffers_mib(224, 224, interval):.1f} MiB per thread"
+        )
     print(
-        f"\nprocess peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+        f"\nprocess peak RSS (maps and baseline included): "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
     )
     print("ALL COUNTS IDENTICAL" if ok else "MISMATCH between wsol.metrics and the baseline")
+    print("TARGETS by the wall-clock ratio: " + "; ".join(
+        f"{label} >= {target:g}x: {'MET' if ratio >= target else 'NOT MET'} ({ratio:.1f}x)"
+        for label, ratio, target in verdicts))  # fmt: skip
     return 0 if ok else 1
 
 

@@ -13,19 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import compose_config
-
-# Small enough for seconds per epoch, large enough that every metric is defined.
-SMALL_RUN = [
-    "data.preparer.train_size=96",
-    "data.preparer.val_size=16",
-    "data.preparer.test_size=24",
-    "data.preparer.probes=[]",
-    "data.batch_size=32",
-    "extras.print_config=false",
-    "trainer.enable_progress_bar=false",
-    "callbacks.progress_bar=null",
-    "trainer.max_epochs=2",
-]
+from tests.helpers.small_run import SMALL_RUN
 
 _RUNS: dict[tuple[str, ...], Path] = {}
 

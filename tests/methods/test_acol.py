@@ -62,6 +62,30 @@ def test_erases_exactly_the_positions_at_or_above_the_threshold():
         assert output.aux["erased_fraction"] == pytest.approx(erased.double().mean().item())
 
 
+def test_erasing_follows_the_label_channel_only():
+    # Three channels with disjoint peaks: each image erases its own label's peak; changing the
+    # other channels changes nothing.
+    peaks = {0: (0, 0), 1: (1, 2), 3: (2, 3)}
+    maps = torch.zeros(B, K, H, W)
+    for channel, (row, col) in peaks.items():
+        maps[:, channel, row, col] = 1.0
+    images = torch.zeros(B, 3, 8, 8)
+    for pair in ((0, 1), (1, 3), (3, 0), (1, 1)):
+        labels = torch.tensor(pair)
+        expected = torch.zeros(B, H, W, dtype=torch.bool)
+        for image, label in enumerate(pair):
+            expected[image][peaks[label]] = True
+        others = torch.ones(B, K, 1, 1)
+        others[torch.arange(B), labels] = 0.0
+        for variant in (maps, maps + 5 * torch.rand(B, K, H, W) * others):
+            method = _method(variant)
+            seen_b = record_inputs(method.head_b)
+            output = method(images, labels)
+            assert torch.equal(output.aux["erase_labels"], labels)
+            assert torch.equal(output.aux["attention"] >= 0.7, expected)
+            assert torch.equal((seen_b[0] == 0).all(dim=1), expected)
+
+
 def test_branch_a_sees_the_original_features_and_b_the_erased_ones():
     method = _method()
     seen_a, seen_b = record_inputs(method.head_a), record_inputs(method.head_b)
@@ -84,6 +108,22 @@ def test_no_gradient_through_the_attention_and_none_at_erased_positions():
     grad = method.backbone.features.grad
     erased = (output.aux["attention"] >= 0.7).unsqueeze(1).expand_as(grad)
     assert torch.all(grad[erased] == 0) and torch.all(grad[~erased] != 0)
+
+
+def test_gradient_of_b_is_that_of_a_constant_mask():
+    # No gradient through the mask or the attention: loss_b's gradient on the features is the
+    # one of B applied to the features times a fixed 0/1 mask, and the attention is detached.
+    method = _method()
+    labels = torch.tensor([1, 3])
+    output = method(torch.zeros(B, 3, 8, 8), labels)
+    assert not output.aux["attention"].requires_grad
+    method.loss(output, labels)["loss_b"].backward()
+    keep = (output.aux["attention"] < 0.7).unsqueeze(1).float()
+    assert 0 < keep.mean() < 1
+    features = _features().requires_grad_(True)
+    logits_b = method.head_b(features * keep)
+    torch.autograd.backward(F.cross_entropy(logits_b, labels))
+    torch.testing.assert_close(method.backbone.features.grad, features.grad)
 
 
 def test_loss_terms():
@@ -110,6 +150,21 @@ def test_fused_map_is_the_max_of_the_normalized_maps():
     torch.testing.assert_close(cams[1].double(), expected[1, 2])
 
 
+def test_fused_map_by_hand():
+    # A wins at some positions and B at others; each is min-max normalized per channel first.
+    a = torch.tensor([[0.0, 2.0], [4.0, 1.0]])  # normalized: [[0, .5], [1, .25]]
+    b = torch.tensor([[-3.0, -5.0], [-5.0, -4.0]])  # normalized: [[1, 0], [0, .5]]
+    method = ACoLMethod(FeatureBackbone(torch.rand(B, C, 2, 2)), 2, erase_threshold=0.7)
+    method.head_a = FixedMapHead(torch.stack([a, 10 * a]).expand(B, 2, 2, 2))
+    method.head_b = FixedMapHead(torch.stack([b, b]).expand(B, 2, 2, 2))
+    output = method(torch.zeros(B, 3, 8, 8), torch.tensor([0, 1]))
+    expected = torch.tensor([[1.0, 0.5], [1.0, 0.5]])
+    for image in range(B):
+        for channel in range(2):
+            torch.testing.assert_close(output.class_maps[image, channel], expected)
+    assert not output.class_maps.requires_grad
+
+
 def test_constant_attention_erases_nothing_and_is_counted():
     maps = _maps_with_label_channel(
         {(0, 1): torch.full((H, W), 3.0), (1, 1): torch.full((H, W), float("nan"))}
@@ -123,7 +178,12 @@ def test_constant_attention_erases_nothing_and_is_counted():
     assert torch.equal(seen_b[0], _features())
     # A constant (or NaN) channel normalizes to 0 and adds nothing to the fused map.
     normalized_b = minmax64(output.aux["maps_b"].detach())
-    torch.testing.assert_close(output.class_maps[0, 1].double(), normalized_b[0, 1])
+    torch.testing.assert_close(output.class_maps[:, 1].double(), normalized_b[:, 1])
+    assert torch.isfinite(output.class_maps).all()
+    # Documented: δ > 0, so an all-zero attention erases nothing for any allowed threshold.
+    for threshold in (1e-6, 0.5, 1.5):
+        output = _method(maps, threshold)(torch.zeros(B, 3, 8, 8), torch.tensor([1, 1]))
+        assert output.aux["erased_fraction"] == 0
 
 
 def test_minmax_helpers_flag_constant_maps():

@@ -9,19 +9,7 @@ import pytest
 from omegaconf import open_dict
 
 from tests.conftest import compose_config
-
-# Small enough for seconds per epoch, large enough that every metric is defined.
-SMALL_DATA = [
-    "data.preparer.train_size=96",
-    "data.preparer.val_size=16",
-    "data.preparer.test_size=24",
-    "data.preparer.probes=[]",
-    "data.batch_size=32",
-    "extras.print_config=false",
-    "trainer.enable_progress_bar=false",
-    "callbacks.progress_bar=null",
-    "trainer.max_epochs=2",
-]
+from tests.helpers.small_run import SMALL_RUN
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +25,7 @@ def run(tmp_path, data_dir):
     """
 
     def _run(task: str, overrides: list[str], name: str = "run"):
-        base = SMALL_DATA if task == "train" else ["extras.print_config=false"]
+        base = SMALL_RUN if task == "train" else ["extras.print_config=false"]
         cfg = compose_config(task, [*base, *overrides], tmp_path, data_dir)
         output_dir = tmp_path / "logs" / task / "runs" / name
         with open_dict(cfg):

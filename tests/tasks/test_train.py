@@ -24,10 +24,18 @@ def test_seeded_runs_are_identical(run):
     first, first_dir = run("train", ["seed=7"], name="a")
     second, second_dir = run("train", ["seed=7"], name="b")
     assert first == second
-    assert {"val/maxboxaccv2", "test/maxboxaccv2", "test/maxboxacc", "test/pxap",
-            "test/top1_loc", "test/gt_known_loc", "test/top1_acc"} <= first.keys()
-    assert_same_weights(weights(first_dir / "checkpoints/last.ckpt"),
-                        weights(second_dir / "checkpoints/last.ckpt"))
+    assert {
+        "val/maxboxaccv2",
+        "test/maxboxaccv2",
+        "test/maxboxacc",
+        "test/pxap",
+        "test/top1_loc",
+        "test/gt_known_loc",
+        "test/top1_acc",
+    } <= first.keys()
+    assert_same_weights(
+        weights(first_dir / "checkpoints/last.ckpt"), weights(second_dir / "checkpoints/last.ckpt")
+    )
     other, _ = run("train", ["seed=8"], name="c")
     assert other != first
 
@@ -35,17 +43,20 @@ def test_seeded_runs_are_identical(run):
 def test_resume_continues_the_same_run(run):
     straight, straight_dir = run("train", ["trainer.max_epochs=3"], name="straight")
     assert load_checkpoint(straight_dir / "checkpoints/last.ckpt")["epoch"] == 2
-    stop = ["+callbacks.stop._target_=tests.helpers.interrupt.StopAfterEpoch",
-            "+callbacks.stop.epochs=1"]
+    stop = [
+        "+callbacks.stop._target_=tests.helpers.interrupt.StopAfterEpoch",
+        "+callbacks.stop.epochs=1",
+    ]
     _, interrupted_dir = run("train", ["trainer.max_epochs=3", *stop], name="interrupted")
     assert load_checkpoint(interrupted_dir / "checkpoints/last.ckpt")["epoch"] == 0
-    resumed, resumed_dir = run("train", ["trainer.max_epochs=3", "ckpt_path=last"],
-                               name="resumed")
+    resumed, resumed_dir = run("train", ["trainer.max_epochs=3", "ckpt_path=last"], name="resumed")
     assert resumed_dir == interrupted_dir  # the interrupted run's own folder continues
     assert load_checkpoint(resumed_dir / "checkpoints/last.ckpt")["epoch"] == 2
     assert resumed == straight
-    assert_same_weights(weights(straight_dir / "checkpoints/last.ckpt"),
-                        weights(resumed_dir / "checkpoints/last.ckpt"))
+    assert_same_weights(
+        weights(straight_dir / "checkpoints/last.ckpt"),
+        weights(resumed_dir / "checkpoints/last.ckpt"),
+    )
 
 
 def test_resume_without_checkpoint_is_a_clear_error(run):
@@ -64,8 +75,9 @@ def test_eval_reproduces_the_test_numbers_of_training(run):
 
 def test_eval_on_another_split_prefixes_its_keys(run):
     _, run_dir = run("train", ["trainer.max_epochs=1"], name="t")
-    evaluated, _ = run("eval", [f"ckpt_path={run_dir / 'checkpoints/last.ckpt'}", "split=val"],
-                       name="ev")
+    evaluated, _ = run(
+        "eval", [f"ckpt_path={run_dir / 'checkpoints/last.ckpt'}", "split=val"], name="ev"
+    )
     assert "val/maxboxaccv2" in evaluated and not any(k.startswith("test/") for k in evaluated)
 
 

@@ -4,6 +4,7 @@ discriminative part a method's map covers, next to the protocol's metrics."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from tqdm import tqdm
@@ -12,6 +13,7 @@ from wsol.analysis.coverage import MaskCoverage
 from wsol.cams.normalize import scoremaps_from_cams
 from wsol.data.frame import boxes_to_frame
 from wsol.data.records import Box, ImageRecord
+from wsol.methods.outputs import MethodOutput
 from wsol.metrics import WSOLMetrics
 
 
@@ -33,6 +35,8 @@ def evaluate_part_whole(
     parts: dict[str, list[Box]] | None = None,
     threshold: float | None = None,
     cam_curve_interval: float = 0.01,
+    view: Callable[[MethodOutput], MethodOutput] | None = None,
+    stored_threshold: bool = True,
 ) -> dict[str, float]:
     """Protocol metrics of a trained module on a split, plus object and part coverage.
 
@@ -44,6 +48,10 @@ def evaluate_part_whole(
         threshold: CAM threshold of the coverage and loc numbers; None: the module's stored
             validation threshold, or else the split's own MaxBoxAcc(50) optimum.
         cam_curve_interval: threshold step.
+        view: maps each forward pass's output to the logits and class maps to evaluate (e.g.
+            one ACoL branch, :func:`wsol.analysis.acol_branches.branch_view`); None: as is.
+        stored_threshold: False ignores the module's stored threshold (it belongs to the
+            method's own maps, not to a ``view``): ``threshold`` or the split's optimum.
 
     Returns:
         The metrics (``maxboxaccv2``, ``pxap``, ``top1_acc``, ...), ``object_coverage``,
@@ -53,12 +61,14 @@ def evaluate_part_whole(
     records = datamodule.split(split).records
     with_masks = datamodule.has_masks(split)
     metrics = WSOLMetrics(cam_curve_interval=cam_curve_interval, with_masks=with_masks)
-    stored = float(getattr(module, "loc_threshold", math.nan))
+    stored = float(getattr(module, "loc_threshold", math.nan)) if stored_threshold else math.nan
     fixed = threshold if threshold is not None else (None if math.isnan(stored) else stored)
     metrics.set_loc_threshold(fixed)
     object_cover, part_cover = MaskCoverage(cam_curve_interval), MaskCoverage(cam_curve_interval)
     for batch in tqdm(datamodule.dataloader_for(split), desc=f"evaluating {split}", leave=False):
         output = method(batch["images"], batch["labels"])
+        if view is not None:
+            output = view(output)
         cams = method.cams(output, batch["labels"])
         scoremaps, _ = scoremaps_from_cams(cams, tuple(batch["images"].shape[-2:]))
         metrics.update(

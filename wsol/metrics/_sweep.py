@@ -25,10 +25,19 @@ Each component version (a component between two changes) is alive over an interv
 cut-offs; its best IoU against the ground truth marks that interval in a difference array.
 Maps are processed in a zero-padded layout (row stride ``w + 2``) so that neighbour reads
 need no bounds checks. These rules were checked against OpenCV 4.8, 4.10 and 5.0.
+
+Per map: `_load` quantizes into the padded layout and counts the values, `_place` sorts
+the pixels by value, `_fg_sweep` sweeps the foreground; if holes exist, `_fill_levels`
+computes the hole filling, `_hole_sweep` sweeps the holes (multi mode) and a second
+`_fg_sweep` the filled map (single mode); `_count` turns cut-offs into thresholds.
+`box_flags_maps` runs that for a block of maps without the GIL, `box_flags_batch` spreads
+the blocks over the metric threads.
 """
 
 import numpy as np
 from numba import njit
+
+from wsol.metrics import _threads
 
 
 def _ring_tables() -> tuple[np.ndarray, ...]:
@@ -89,7 +98,14 @@ _PACKED = (
 assert _EULER_INC.min() >= -16 and _AREA_INC.max() <= 7
 
 
-@njit(cache=True)
+# Array indices pass through ``_u`` (uint32): numba adds a negative-index wrap-around
+# to every signed index, which doubled the cost of the neighbour reads. All indices here
+# are non-negative and below 2**31 (`box_flags_batch` checks the frame size).
+_u = np.uint32
+_I = np.int32
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _best_iou(x0, y0, x1, y1, gt, g_lo, g_hi):
     """Max inclusive (+1) IoU of one box against gt[g_lo:g_hi], in float64."""
     best = 0.0
@@ -108,60 +124,82 @@ def _best_iou(x0, y0, x1, y1, gt, g_lo, g_hi):
     return best
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, inline="always")
 def _close(diff, deltas, iou, lo, hi):
     """Mark cut-offs [lo, hi) correct for every IoU threshold that iou reaches."""
     for d in range(deltas.size):
         if iou >= deltas[d]:
-            diff[d, lo] += 1
-            diff[d, hi] -= 1
+            diff[d, _u(lo)] += 1
+            diff[d, _u(hi)] -= 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_push(hval, hroot, size, val, root):
     i = size
-    hval[i] = val
-    hroot[i] = root
+    hval[_u(i)] = val
+    hroot[_u(i)] = root
     while i > 0:
         up = (i - 1) >> 1
-        if hval[up] >= hval[i]:
+        if hval[_u(up)] >= hval[_u(i)]:
             break
-        hval[up], hval[i] = hval[i], hval[up]
-        hroot[up], hroot[i] = hroot[i], hroot[up]
+        hval[_u(up)], hval[_u(i)] = hval[_u(i)], hval[_u(up)]
+        hroot[_u(up)], hroot[_u(i)] = hroot[_u(i)], hroot[_u(up)]
         i = up
     return size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, inline="always")
 def _heap_pop(hval, hroot, size):
     size -= 1
-    hval[0] = hval[size]
-    hroot[0] = hroot[size]
+    hval[0] = hval[_u(size)]
+    hroot[0] = hroot[_u(size)]
     i = 0
     while True:
         c = 2 * i + 1
         if c >= size:
             break
-        if c + 1 < size and hval[c + 1] > hval[c]:
+        if c + 1 < size and hval[_u(c + 1)] > hval[_u(c)]:
             c += 1
-        if hval[i] >= hval[c]:
+        if hval[_u(i)] >= hval[_u(c)]:
             break
-        hval[c], hval[i] = hval[i], hval[c]
-        hroot[c], hroot[i] = hroot[i], hroot[c]
+        hval[_u(c)], hval[_u(i)] = hval[_u(i)], hval[_u(c)]
+        hroot[_u(c)], hroot[_u(i)] = hroot[_u(i)], hroot[_u(c)]
         i = c
     return size
 
 
-@njit(cache=True)
-def _bucket(img, h, w, order, start):
-    """Interior pixels of a padded map grouped by value, raster order within a value:
-    order[start[v]:start[v + 1]] (neighbours processed together stay in cache)."""
+@njit(cache=True, nogil=True)
+def _load(src, scale, h, w, img, cnt):
+    """Quantize one map into the zero-framed buffer and count its values.
+
+    ``img[interior] = trunc(src * scale)`` computed in the type of ``src`` and ``scale``
+    (255 in the maps' float type; 1 for maps already in uint8). ``cnt`` [4, 256] is reset
+    and filled with the value counts (four rows, one per column mod 4, so equal neighbours
+    do not wait on each other). Returns the max value.
+    """
     wp = w + 2
-    cnt = np.zeros((4, 256), np.int32)  # four counters break store-to-load chains
-    for y in range(1, h + 1):
-        base = y * wp + 1
+    for i in range(4):
+        for v in range(256):
+            cnt[i, v] = 0
+    for y in range(h):
+        row = img[(y + 1) * wp + 1 : (y + 1) * wp + 1 + w]
+        line = src[y * w : (y + 1) * w]
         for x in range(w):
-            cnt[x & 3, img[base + x]] += 1
+            row[x] = np.uint8(_I(line[x] * scale))
+        for x in range(w):
+            cnt[x & 3, row[x]] += 1
+    top = 255
+    while top > 0 and cnt[0, top] + cnt[1, top] + cnt[2, top] + cnt[3, top] == 0:
+        top -= 1
+    return top
+
+
+@njit(cache=True, nogil=True)
+def _place(img, h, w, cnt, order, start):
+    """Interior pixels grouped by value, raster order within a value:
+    order[start[v]:start[v + 1]] (neighbours processed together stay in cache).
+    ``cnt`` [4, 256]: the value counts (`_load`)."""
+    wp = w + 2
     pos = np.empty(256, np.int64)
     s = 0
     for v in range(256):
@@ -172,116 +210,147 @@ def _bucket(img, h, w, order, start):
     for y in range(1, h + 1):
         base = y * wp + 1
         for x in range(w):
-            v = img[base + x]
-            order[pos[v]] = base + x
+            v = img[_u(base + x)]
+            order[_u(pos[v])] = base + x
             pos[v] += 1
 
 
-@njit(cache=True)
-def _fill_levels(img, h, w, last, order, start, fill, seen, mark, head, nxt, hole_px):
+@njit(cache=True, nogil=True)
+def _bucket(img, h, w, cnt, order, start):
+    """`_place` for a map already in the framed buffer (counts it first)."""
+    wp = w + 2
+    for i in range(4):
+        for v in range(256):
+            cnt[i, v] = 0
+    for y in range(1, h + 1):
+        base = y * wp + 1
+        for x in range(w):
+            cnt[x & 3, img[_u(base + x)]] += 1
+    _place(img, h, w, cnt, order, start)
+
+
+@njit(cache=True, nogil=True)
+def _fill_levels(img, h, w, last, order, start, fill, seen, mark, bq, ptr, stack, hole_px):
     """Grey-level hole filling of a padded map, knowing no hole exists above cut-off ``last``.
 
     ``fill`` = min over 4-paths to the frame of the path's max value, written for the
-    pixels <= last (the others keep theirs: it is their own value). A bucket-queue flood
-    from the frame through the pixels <= last; those it cannot reach are enclosed up to
-    ``last`` but not beyond, so their fill is ``last + 1``. ``seen[p] == mark`` marks
-    visited pixels (a fresh mark per call, no clearing). Needs ``order``/``start`` from
-    `_bucket(img)`. Writes the pixels with ``img < fill`` (the only ones ever inside a hole)
-    to ``hole_px`` and returns their number.
+    pixels <= last (the others keep theirs: it is their own value). A flood from the frame
+    through the pixels <= last, level by level: a pixel first reached at level ``lev``
+    waits in bucket ``max(value, lev)``. The buckets are the value groups of `_place`
+    (``order``/``start``: a pixel only ever waits in its own value's bucket, or on the
+    ``stack`` of the level being flooded), so they are arrays, not linked lists. Pixels
+    the flood cannot reach are enclosed up to ``last`` but not beyond, so their fill is
+    ``last + 1``. ``seen[p] == mark`` marks visited pixels (a fresh mark per call, no
+    clearing). Writes the pixels with ``img < fill`` (the only ones ever inside a hole) to
+    ``hole_px`` and returns their number.
     """
     wp = w + 2
     n = img.size
-    for v in range(256):
-        head[v] = -1
     for x in range(wp):
         seen[x] = mark
         seen[n - wp + x] = mark
     for y in range(h + 2):
         seen[y * wp] = mark
         seen[y * wp + wp - 1] = mark
+    for v in range(last + 1):
+        ptr[v] = start[v]
     # Seed the pixels along the frame (each once), by value.
     for y in range(1, h + 1):
         step = 1 if y == 1 or y == h else w - 1 if w > 1 else 1
         for x in range(1, w + 1, step):
             p = y * wp + x
             seen[p] = mark
-            if img[p] <= last:
-                nxt[p] = head[img[p]]
-                head[img[p]] = p
+            f = img[p]
+            if f <= last:
+                bq[_u(ptr[f])] = p
+                ptr[f] += 1
     n_holes = 0
     for lev in range(last + 1):
-        while head[lev] >= 0:
-            p = head[lev]
-            head[lev] = nxt[p]
-            fill[p] = lev
-            if img[p] < lev:
-                hole_px[n_holes] = p
-                n_holes += 1
+        i = start[lev]
+        top = 0
+        while True:
+            if top > 0:
+                top -= 1
+                p = np.int64(stack[_u(top)])
+            elif i < ptr[lev]:
+                p = np.int64(bq[_u(i)])
+                i += 1
+            else:
+                break
+            fill[_u(p)] = lev
+            hole_px[_u(n_holes)] = p
+            n_holes += img[_u(p)] < lev
             for q in (p - wp, p - 1, p + 1, p + wp):
-                if seen[q] == mark or img[q] > last:
+                f = img[_u(q)]
+                if seen[_u(q)] == mark or f > last:
                     continue
-                seen[q] = mark
-                f = img[q] if img[q] > lev else lev
-                nxt[q] = head[f]
-                head[f] = q
+                seen[_u(q)] = mark
+                if f <= lev:
+                    stack[_u(top)] = q
+                    top += 1
+                else:
+                    bq[_u(ptr[f])] = q
+                    ptr[f] += 1
     for idx in range(start[last + 1]):
         p = order[idx]
-        if seen[p] != mark:
-            fill[p] = last + 1
-            hole_px[n_holes] = p
+        if seen[_u(p)] != mark:
+            fill[_u(p)] = last + 1
+            hole_px[_u(n_holes)] = p
             n_holes += 1
     return n_holes
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _bucket_list(img, pixels, n, order, start):
     """pixels[:n] grouped by value: order[start[v]:start[v + 1]]."""
     for v in range(257):
         start[v] = 0
     for i in range(n):
-        start[img[pixels[i]] + 1] += 1
+        start[img[_u(pixels[i])] + 1] += 1
     pos = np.empty(256, np.int64)
     for v in range(256):
         start[v + 1] += start[v]
         pos[v] = start[v]
     for i in range(n):
-        v = img[pixels[i]]
-        order[pos[v]] = pixels[i]
+        v = img[_u(pixels[i])]
+        order[_u(pos[v])] = pixels[i]
         pos[v] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True, inline="always")
 def _root(parent, x):
     """Root pixel of x (path halving). Roots hold -2 - (compact component index)."""
     while True:
-        px = parent[x]
+        px = parent[_u(x)]
         if px < 0:
             return x
-        ppx = parent[px]
+        ppx = parent[_u(px)]
         if ppx < 0:
             return px
-        parent[x] = ppx
+        parent[_u(x)] = ppx
         x = ppx
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _fg_sweep(img, h, w, top, gt, g_lo, g_hi, deltas, do_multi, do_single, diff, out, ws):
     """Foreground components of {img > c} for every cut-off c in [0, top).
 
-    Needs ``ws`` order/start from `_bucket(img)`. Multi: adds each component version's
-    interval to ``diff`` ([D, 257]). Single: ``out[c]`` = IoU of the largest-area contour's
-    box at cut-off c. Returns the highest cut-off with a hole (-1 if none).
+    Needs ``ws`` order/start from `_place` or `_bucket`. Multi: adds each component
+    version's interval to ``diff`` ([D, 257]). Single: ``out[c]`` = IoU of the largest-area
+    contour's box at cut-off c. Returns the highest cut-off with a hole (-1 if none).
 
     ``parent``: -1 outside the set, a pixel index for linked pixels, ``-2 - c`` for the
     root of component ``c``, whose data live in small arrays indexed by ``c``.
     """
     order, start, parent = ws[0], ws[1], ws[2]
-    bx0, by0, bx1, by1 = ws[3], ws[4], ws[5], ws[6]
-    opened, open_iou, stamp, touched = ws[7], ws[8], ws[9], ws[10]
-    area2, key, hval, hroot = ws[11], ws[12], ws[13], ws[14]
+    bb = ws[3]  # component boxes: x0, y0, x1, y1
+    opened, open_iou, stamp, touched = ws[4], ws[5], ws[6], ws[7]
+    area2, key, hval, hroot = ws[8], ws[9], ws[10], ws[11]
     wp = w + 2
     npad = img.size
     ymul = ((1 << 40) + wp - 1) // wp
+    # Ring offsets: 0 up-left, 1 up, 2 up-right, 3 right, 4 down-right, 5 down,
+    # 6 down-left, 7 left.
     off = np.empty(8, np.int64)
     off[0], off[1], off[2], off[3] = -wp - 1, -wp, -wp + 1, 1
     off[4], off[5], off[6], off[7] = wp + 1, wp, wp - 1, -1
@@ -301,18 +370,18 @@ def _fg_sweep(img, h, w, top, gt, g_lo, g_hi, deltas, do_multi, do_single, diff,
             continue
         tc = 0
         for idx in range(s, e):
-            p = order[idx]
+            p = np.int64(order[_u(idx)])
             m = (
-                (parent[p + off[0]] != -1)
-                | ((parent[p + off[1]] != -1) << 1)
-                | ((parent[p + off[2]] != -1) << 2)
-                | ((parent[p + 1] != -1) << 3)
-                | ((parent[p + off[4]] != -1) << 4)
-                | ((parent[p + off[5]] != -1) << 5)
-                | ((parent[p + off[6]] != -1) << 6)
-                | ((parent[p - 1] != -1) << 7)
+                (parent[_u(p - wp - 1)] != -1)
+                | ((parent[_u(p - wp)] != -1) << 1)
+                | ((parent[_u(p - wp + 1)] != -1) << 2)
+                | ((parent[_u(p + 1)] != -1) << 3)
+                | ((parent[_u(p + wp + 1)] != -1) << 4)
+                | ((parent[_u(p + wp)] != -1) << 5)
+                | ((parent[_u(p + wp - 1)] != -1) << 6)
+                | ((parent[_u(p - 1)] != -1) << 7)
             )
-            lut = _PACKED[m]
+            lut = _PACKED[_u(m)]
             euler4 += (lut >> 18) - 16
             y = (p * ymul) >> 40  # p // wp, exact for the frame sizes accepted
             x = p - y * wp
@@ -321,79 +390,86 @@ def _fg_sweep(img, h, w, top, gt, g_lo, g_hi, deltas, do_multi, do_single, diff,
                 c = n_new
                 n_new += 1
                 n_comp += 1
-                parent[p] = -2 - c
-                bx0[c] = x
-                bx1[c] = x
-                by0[c] = y
-                by1[c] = y
-                opened[c] = 0
-                stamp[c] = v
-                touched[tc] = c
+                parent[_u(p)] = -2 - c
+                cu = _u(c)
+                bb[cu, 0] = x
+                bb[cu, 2] = x
+                bb[cu, 1] = y
+                bb[cu, 3] = y
+                opened[cu] = 0
+                stamp[cu] = v
+                touched[_u(tc)] = c
                 tc += 1
                 if do_single:
-                    key[c] = p
-                    area2[c] = 0
+                    key[cu] = p
+                    area2[cu] = 0
                 continue
             r = _root(parent, p + off[(lut >> 3) & 7])
-            parent[p] = r
-            c = -2 - parent[r]
-            if stamp[c] != v:
-                stamp[c] = v
-                touched[tc] = c
+            parent[_u(p)] = r
+            c = -2 - np.int64(parent[_u(r)])
+            cu = _u(c)
+            if stamp[cu] != v:
+                stamp[cu] = v
+                touched[_u(tc)] = c
                 tc += 1
-                if do_multi and opened[c] > 0:
-                    _close(diff, deltas, open_iou[c], v, opened[c])
-            bx0[c] = x if x < bx0[c] else bx0[c]
-            bx1[c] = x if x > bx1[c] else bx1[c]
-            by0[c] = y if y < by0[c] else by0[c]
-            by1[c] = y if y > by1[c] else by1[c]
+                if do_multi and opened[cu] > 0:
+                    _close(diff, deltas, open_iou[cu], v, opened[cu])
+            bb[cu, 0] = x if x < bb[cu, 0] else bb[cu, 0]
+            bb[cu, 2] = x if x > bb[cu, 2] else bb[cu, 2]
+            bb[cu, 1] = y if y < bb[cu, 1] else bb[cu, 1]
+            bb[cu, 3] = y if y > bb[cu, 3] else bb[cu, 3]
             for j in range(1, n_run):
                 rq = _root(parent, p + off[(lut >> (3 + 3 * j)) & 7])
                 if rq == r:
                     continue
-                cq = -2 - parent[rq]
-                if stamp[cq] != v:
-                    stamp[cq] = v
-                    touched[tc] = cq
+                cq = -2 - np.int64(parent[_u(rq)])
+                qu = _u(cq)
+                if stamp[qu] != v:
+                    stamp[qu] = v
+                    touched[_u(tc)] = cq
                     tc += 1
-                    if do_multi and opened[cq] > 0:
-                        _close(diff, deltas, open_iou[cq], v, opened[cq])
+                    if do_multi and opened[qu] > 0:
+                        _close(diff, deltas, open_iou[qu], v, opened[qu])
                 # Link the component with the smaller box under the other one.
-                if bx1[cq] - bx0[cq] + by1[cq] - by0[cq] > bx1[c] - bx0[c] + by1[c] - by0[c]:
+                if (
+                    bb[qu, 2] - bb[qu, 0] + bb[qu, 3] - bb[qu, 1]
+                    > bb[cu, 2] - bb[cu, 0] + bb[cu, 3] - bb[cu, 1]
+                ):
                     r, rq = rq, r
                     c, cq = cq, c
-                parent[rq] = r
+                    cu, qu = qu, cu
+                parent[_u(rq)] = r
                 n_comp -= 1
-                opened[cq] = -1
-                bx0[c] = bx0[cq] if bx0[cq] < bx0[c] else bx0[c]
-                by0[c] = by0[cq] if by0[cq] < by0[c] else by0[c]
-                bx1[c] = bx1[cq] if bx1[cq] > bx1[c] else bx1[c]
-                by1[c] = by1[cq] if by1[cq] > by1[c] else by1[c]
+                opened[qu] = -1
+                bb[cu, 0] = bb[qu, 0] if bb[qu, 0] < bb[cu, 0] else bb[cu, 0]
+                bb[cu, 1] = bb[qu, 1] if bb[qu, 1] < bb[cu, 1] else bb[cu, 1]
+                bb[cu, 2] = bb[qu, 2] if bb[qu, 2] > bb[cu, 2] else bb[cu, 2]
+                bb[cu, 3] = bb[qu, 3] if bb[qu, 3] > bb[cu, 3] else bb[cu, 3]
                 if do_single:
-                    area2[c] += area2[cq]
-                    key[c] = key[cq] if key[cq] < key[c] else key[c]
+                    area2[cu] += area2[qu]
+                    key[cu] = key[qu] if key[qu] < key[cu] else key[cu]
             if do_single:
-                area2[c] += (lut >> 15) & 7
-                key[c] = p if p < key[c] else key[c]
+                area2[cu] += (lut >> 15) & 7
+                key[cu] = p if p < key[cu] else key[cu]
         for i in range(tc):
-            c = touched[i]
-            if opened[c] < 0 or opened[c] == v:
+            cu = _u(touched[i])
+            if opened[cu] < 0 or opened[cu] == v:
                 continue
-            opened[c] = v
+            opened[cu] = v
             # Padded coordinates are shifted by one. The contour box reaches one pixel
             # past the component on the right and bottom, clipped to the frame.
-            x1 = bx1[c] if bx1[c] < w - 1 else w - 1
-            y1 = by1[c] if by1[c] < h - 1 else h - 1
-            open_iou[c] = _best_iou(bx0[c] - 1, by0[c] - 1, x1, y1, gt, g_lo, g_hi)
+            x1 = bb[cu, 2] if bb[cu, 2] < w - 1 else w - 1
+            y1 = bb[cu, 3] if bb[cu, 3] < h - 1 else h - 1
+            open_iou[cu] = _best_iou(bb[cu, 0] - 1, bb[cu, 1] - 1, x1, y1, gt, g_lo, g_hi)
             if do_single:
-                hsize = _heap_push(hval, hroot, hsize, area2[c] * npad + key[c], c)
+                hsize = _heap_push(hval, hroot, hsize, area2[cu] * npad + key[cu], touched[i])
         if do_single:
             while True:
-                c = hroot[0]
-                if opened[c] >= 0 and hval[0] == area2[c] * npad + key[c]:
+                cu = _u(hroot[0])
+                if opened[cu] >= 0 and hval[0] == area2[cu] * npad + key[cu]:
                     break
                 hsize = _heap_pop(hval, hroot, hsize)
-            out[v - 1] = open_iou[hroot[0]]
+            out[v - 1] = open_iou[_u(hroot[0])]
         if last_hole < 0 and n_comp * 4 != euler4:
             last_hole = v - 1
     if do_multi:
@@ -401,11 +477,11 @@ def _fg_sweep(img, h, w, top, gt, g_lo, g_hi, deltas, do_multi, do_single, diff,
             if opened[c] > 0:
                 _close(diff, deltas, open_iou[c], 0, opened[c])
     for idx in range(start[1], start[256]):
-        parent[order[idx]] = -1
+        parent[_u(order[idx])] = -1
     return last_hole
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, deltas, diff, ws):
     """Holes of {img > c} at every cut-off: adds each hole version's interval to diff.
 
@@ -414,8 +490,8 @@ def _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, deltas, diff, ws):
     component is a hole from its birth until its fill level, where it joins the outside.
     """
     order, start, parent = ws[0], ws[1], ws[2]
-    bx0, by0, bx1, by1 = ws[3], ws[4], ws[5], ws[6]
-    opened, open_iou, stamp, touched = ws[7], ws[8], ws[9], ws[10]
+    bb = ws[3]  # component boxes: x0, y0, x1, y1
+    opened, open_iou, stamp, touched = ws[4], ws[5], ws[6], ws[7]
     wp = w + 2
     ymul = ((1 << 40) + wp - 1) // wp
     n_new = 0
@@ -426,118 +502,116 @@ def _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, deltas, diff, ws):
             continue
         tc = 0
         for idx in range(s, e):
-            p = order[idx]
+            p = np.int64(order[_u(idx)])
             y = (p * ymul) >> 40  # p // wp
             x = p - y * wp
             r = -1
             c = -1
             for q in (p - wp, p - 1, p + 1, p + wp):
-                if parent[q] == -1:
+                if parent[_u(q)] == -1:
                     continue
                 rq = _root(parent, q)
                 if rq == r:
                     continue
-                cq = -2 - parent[rq]
-                if stamp[cq] != v:
-                    stamp[cq] = v
-                    touched[tc] = cq
+                cq = -2 - np.int64(parent[_u(rq)])
+                qu = _u(cq)
+                if stamp[qu] != v:
+                    stamp[qu] = v
+                    touched[_u(tc)] = cq
                     tc += 1
-                    if opened[cq] >= 0:
-                        _close(diff, deltas, open_iou[cq], opened[cq], v)
+                    if opened[qu] >= 0:
+                        _close(diff, deltas, open_iou[qu], opened[qu], v)
                 if r < 0:
                     r = rq
                     c = cq
                     continue
-                if bx1[cq] - bx0[cq] + by1[cq] - by0[cq] > bx1[c] - bx0[c] + by1[c] - by0[c]:
+                cu = _u(c)
+                if (
+                    bb[qu, 2] - bb[qu, 0] + bb[qu, 3] - bb[qu, 1]
+                    > bb[cu, 2] - bb[cu, 0] + bb[cu, 3] - bb[cu, 1]
+                ):
                     r, rq = rq, r
                     c, cq = cq, c
-                parent[rq] = r
-                opened[cq] = -2
-                bx0[c] = bx0[cq] if bx0[cq] < bx0[c] else bx0[c]
-                by0[c] = by0[cq] if by0[cq] < by0[c] else by0[c]
-                bx1[c] = bx1[cq] if bx1[cq] > bx1[c] else bx1[c]
-                by1[c] = by1[cq] if by1[cq] > by1[c] else by1[c]
+                    cu, qu = qu, cu
+                parent[_u(rq)] = r
+                opened[qu] = -2
+                bb[cu, 0] = bb[qu, 0] if bb[qu, 0] < bb[cu, 0] else bb[cu, 0]
+                bb[cu, 1] = bb[qu, 1] if bb[qu, 1] < bb[cu, 1] else bb[cu, 1]
+                bb[cu, 2] = bb[qu, 2] if bb[qu, 2] > bb[cu, 2] else bb[cu, 2]
+                bb[cu, 3] = bb[qu, 3] if bb[qu, 3] > bb[cu, 3] else bb[cu, 3]
             if r < 0:
                 c = n_new
                 n_new += 1
-                parent[p] = -2 - c
-                bx0[c] = x
-                bx1[c] = x
-                by0[c] = y
-                by1[c] = y
-                opened[c] = -1
-                stamp[c] = v
-                touched[tc] = c
+                parent[_u(p)] = -2 - c
+                cu = _u(c)
+                bb[cu, 0] = x
+                bb[cu, 2] = x
+                bb[cu, 1] = y
+                bb[cu, 3] = y
+                opened[cu] = -1
+                stamp[cu] = v
+                touched[_u(tc)] = c
                 tc += 1
                 continue
-            parent[p] = r
-            bx0[c] = x if x < bx0[c] else bx0[c]
-            bx1[c] = x if x > bx1[c] else bx1[c]
-            by0[c] = y if y < by0[c] else by0[c]
-            by1[c] = y if y > by1[c] else by1[c]
+            parent[_u(p)] = r
+            cu = _u(c)
+            bb[cu, 0] = x if x < bb[cu, 0] else bb[cu, 0]
+            bb[cu, 2] = x if x > bb[cu, 2] else bb[cu, 2]
+            bb[cu, 1] = y if y < bb[cu, 1] else bb[cu, 1]
+            bb[cu, 3] = y if y > bb[cu, 3] else bb[cu, 3]
         for i in range(tc):
-            c = touched[i]
-            if opened[c] == -2 or opened[c] == v:
+            cu = _u(touched[i])
+            if opened[cu] == -2 or opened[cu] == v:
                 continue
-            opened[c] = v
+            opened[cu] = v
             # Contour through the surrounding foreground: the hole's box dilated by one
             # (padded coordinates are shifted by one), then one more pixel right and bottom.
-            x1 = bx1[c] + 1 if bx1[c] + 1 < w - 1 else w - 1
-            y1 = by1[c] + 1 if by1[c] + 1 < h - 1 else h - 1
-            open_iou[c] = _best_iou(bx0[c] - 2, by0[c] - 2, x1, y1, gt, g_lo, g_hi)
+            x1 = bb[cu, 2] + 1 if bb[cu, 2] + 1 < w - 1 else w - 1
+            y1 = bb[cu, 3] + 1 if bb[cu, 3] + 1 < h - 1 else h - 1
+            open_iou[cu] = _best_iou(bb[cu, 0] - 2, bb[cu, 1] - 2, x1, y1, gt, g_lo, g_hi)
     for idx in range(start[256]):
         p = order[idx]
-        if parent[p] < -1:
-            c = -2 - parent[p]
+        if parent[_u(p)] < -1:
+            cu = _u(-2 - np.int64(parent[_u(p)]))
             # Alive until its fill level, where it joins the outside background.
-            _close(diff, deltas, open_iou[c], opened[c], fill[p])
+            _close(diff, deltas, open_iou[cu], opened[cu], fill[_u(p)])
     for idx in range(start[256]):
-        parent[order[idx]] = -1
+        parent[_u(order[idx])] = -1
 
 
-@njit(cache=True)
-def _workspace(h, w):
-    """Arrays shared by the sweeps of one frame size (per pixel, or per component)."""
+@njit(cache=True, nogil=True)
+def workspace(h, w):
+    """Buffers of one thread's sweeps for [h, w] maps (per pixel, or per component)."""
     npad = (h + 2) * (w + 2)
     parent = np.empty(npad, np.int32)
     for p in range(npad):
         parent[p] = -1
     return (
-        np.empty(npad, np.int32),  # order: pixels grouped by value
-        np.zeros(257, np.int64),  # start: group boundaries
-        parent,
-        np.empty(npad, np.int32),  # bx0 (per component)
-        np.empty(npad, np.int32),  # by0
-        np.empty(npad, np.int32),  # bx1
-        np.empty(npad, np.int32),  # by1
-        np.empty(npad, np.int32),  # opened: level of the open version, 0/-1 none, -2 gone
-        np.empty(npad, np.float64),  # open_iou
-        np.empty(npad, np.int32),  # stamp: last level the component was touched
-        np.empty(npad, np.int32),  # touched: components touched at the current level
-        np.empty(npad, np.int64),  # area2: twice the contour area (single mode)
-        np.empty(npad, np.int64),  # key: first pixel in raster order (single mode)
-        np.empty(npad + 1, np.int64),  # heap values (single mode)
-        np.empty(npad + 1, np.int32),  # heap components
+        np.empty(npad, np.int32),  # 0 order: pixels grouped by value
+        np.zeros(257, np.int64),  # 1 start: group boundaries
+        parent,  # 2
+        np.empty((npad, 4), np.int32),  # 3 box of each component: x0, y0, x1, y1
+        np.empty(npad, np.int32),  # 4 opened: level of the open version, 0/-1 none, -2 gone
+        np.empty(npad, np.float64),  # 5 open_iou
+        np.empty(npad, np.int32),  # 6 stamp: last level the component was touched
+        np.empty(npad, np.int32),  # 7 touched: components touched at the current level
+        np.empty(npad, np.int64),  # 8 area2: twice the contour area (single mode)
+        np.empty(npad, np.int64),  # 9 key: first pixel in raster order (single mode)
+        np.empty(npad + 1, np.int64),  # 10 heap values (single mode)
+        np.empty(npad + 1, np.int32),  # 11 heap components
+        np.zeros(npad, np.uint8),  # 12 img: the map in the zero-framed layout
+        np.zeros(npad, np.uint8),  # 13 fill: its hole filling
+        np.zeros(npad, np.int32),  # 14 seen: visit marks of `_fill_levels`
+        np.empty(npad, np.int32),  # 15 its buckets
+        np.empty(npad, np.int32),  # 16 its stack
+        np.empty(npad, np.int32),  # 17 hole_px
+        np.zeros((4, 256), np.int64),  # 18 value counts
+        np.zeros(256, np.int64),  # 19 bucket ends
+        np.zeros(1, np.int64),  # 20 the last visit mark used
     )
 
 
-@njit(cache=True)
-def _pad(u8, img):
-    """Copy an [H, W] uint8 map into the zero-framed buffer; return its max."""
-    h, w = u8.shape
-    wp = w + 2
-    top = 0
-    for y in range(h):
-        base = (y + 1) * wp + 1
-        for x in range(w):
-            val = u8[y, x]
-            img[base + x] = val
-            if val > top:
-                top = val
-    return top
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _count(diff, single_iou, top, empty_iou, thresholds, multi, single, cnt_m, cnt_s, loc_row):
     """One map's per-cut-off correctness -> per-threshold counts, accumulated in place.
 
@@ -549,8 +623,8 @@ def _count(diff, single_iou, top, empty_iou, thresholds, multi, single, cnt_m, c
         thresholds: [T] CAM thresholds; cut-off = int(t * top).
         multi, single: [D], [D1] IoU fractions.
         cnt_m, cnt_s: [D, T], [D1, T] counts, incremented.
-        loc_row: [T] int: on entry, which IoU to report (>= 0: multi[k], < 0:
-            single[-1 - k]); on return, this image's correctness at each threshold.
+        loc_row: [T] int: this image's correctness at each threshold for IoU ``which``
+            (>= 0: multi[k], < 0: single[-1 - k]), written; or [0].
     """
     n_m = multi.size
     n_s = single.size
@@ -577,14 +651,78 @@ def _count(diff, single_iou, top, empty_iou, thresholds, multi, single, cnt_m, c
             loc_row[t] = flag_m[which, c] if which >= 0 else flag_s[-1 - which, c]
 
 
-def box_flags_batch(u8, gt, g_off, thresholds, multi, single, loc_which, cnt_m, cnt_s, loc):
-    """Per-threshold box correctness of a batch of quantized maps, accumulated in place.
-
-    Orchestrated from Python, one map at a time (a compiled caller would compile every
-    kernel a second time).
+@njit(cache=True, nogil=True)
+def box_flags_maps(maps, scale, h, w, gt, g_off, thresholds, multi, single, cnt_m, cnt_s, loc, ws):
+    """Per-threshold box correctness of maps, accumulated in place (one thread's share).
 
     Args:
-        u8: [N, H, W] uint8 quantized score maps.
+        maps: [N, H * W] score maps, float (quantized here: ``trunc(s * scale)`` in their
+            own type) or uint8 (``scale`` 1.0).
+        scale: 255 in the maps' float type, or 1.0.
+        h, w: frame size.
+        gt: [M, 4] int64 ground-truth boxes (x0, y0, x1, y1); map i owns
+            gt[g_off[i]:g_off[i + 1]].
+        g_off: [N + 1] int64 offsets into gt.
+        thresholds: [T] float64 CAM thresholds in [0, 1).
+        multi: [D] float64 IoU fractions of the multi-contour mode (may be empty).
+        single: [D1] float64 IoU fractions of the largest-contour mode (may be empty).
+        cnt_m: [D, T] int64 counts of correct images, incremented.
+        cnt_s: [D1, T] int64 counts, incremented.
+        loc: [N, T] int64 per-image correctness of the IoU named by ``loc[i, 0]`` on entry
+            (k >= 0: multi[k], k < 0: single[-1 - k]), written; or [N, 0].
+        ws: `workspace(h, w)`, owned by the calling thread.
+    """
+    img, fill, seen, bq, stack, hole_px = ws[12], ws[13], ws[14], ws[15], ws[16], ws[17]
+    cnt, ptr, marks = ws[18], ws[19], ws[20]
+    diff = np.zeros((multi.size + 1, 257), np.int64)
+    single_iou = np.zeros(257, np.float64)
+    do_multi = multi.size > 0
+    do_single = single.size > 0
+    for i in range(maps.shape[0]):
+        top = _load(maps[i], scale, h, w, img, cnt)
+        g_lo, g_hi = g_off[i], g_off[i + 1]
+        empty_iou = _best_iou(0, 0, 0, 0, gt, g_lo, g_hi)
+        diff[:] = 0
+        if top > 0:
+            _place(img, h, w, cnt, ws[0], ws[1])
+            last = _fg_sweep(
+                img, h, w, top, gt, g_lo, g_hi, multi, do_multi, do_single, diff, single_iou, ws
+            )
+            if last >= 0:
+                if do_single:
+                    fill[:] = img  # the whole filled map is swept below
+                if marks[0] == 2**31 - 1:
+                    seen[:] = 0
+                    marks[0] = 0
+                marks[0] += 1
+                n_hp = _fill_levels(
+                    img, h, w, last, ws[0], ws[1], fill, seen, marks[0], bq, ptr, stack, hole_px
+                )
+                if do_multi:
+                    _bucket_list(img, hole_px, n_hp, ws[0], ws[1])
+                    _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, multi, diff, ws)
+                if do_single:
+                    # Largest contour among top-level components: sweep the filled map.
+                    _bucket(fill, h, w, cnt, ws[0], ws[1])
+                    _fg_sweep(
+                        fill, h, w, top, gt, g_lo, g_hi, multi, False, True, diff, single_iou, ws
+                    )
+        _count(diff, single_iou, top, empty_iou, thresholds, multi, single, cnt_m, cnt_s, loc[i])
+
+
+def box_flags_batch(
+    maps, scale, gt, g_off, thresholds, multi, single, loc_which, cnt_m, cnt_s, loc
+):
+    """Per-threshold box correctness of a batch of maps, accumulated in place.
+
+    Maps are independent: blocks of maps go to the metric threads (`_threads`), each with
+    its own workspace and counts, summed at the end, so the counts do not depend on the
+    number of threads.
+
+    Args:
+        maps: [N, H, W] score maps: float32/float64 in [0, 1] (checked), quantized here in
+            their own type, or uint8 already quantized.
+        scale: 255 in the maps' float type, or 1.0 for uint8 maps.
         gt: [M, 4] int64 ground-truth boxes (x0, y0, x1, y1); image n owns
             gt[g_off[n]:g_off[n + 1]].
         g_off: [N + 1] int64 offsets into gt.
@@ -596,46 +734,29 @@ def box_flags_batch(u8, gt, g_off, thresholds, multi, single, loc_which, cnt_m, 
         cnt_s: [D1, T] int64 counts, incremented.
         loc: [N, T] int64 per-image correctness for ``loc_which`` (written), or [N, 0].
     """
-    n_img, h, w = u8.shape
+    n_img, h, w = maps.shape
     npad = (h + 2) * (w + 2)
-    if npad * (w + 2) >= 1 << 40:  # the sweeps divide by the row stride with a multiply
+    # int32 pixel indices, and the sweeps divide by the row stride with a multiply.
+    if npad >= 1 << 31 or npad * (w + 2) >= 1 << 40:
         raise ValueError(f"score maps of {h}x{w} pixels are too large for the sweep")
-    ws = _workspace(h, w)
-    img = np.zeros(npad, np.uint8)
-    fill = np.zeros(npad, np.uint8)
-    seen = np.zeros(npad, np.int32)
-    head = np.empty(256, np.int32)
-    nxt = np.empty(npad, np.int32)
-    hole_px = np.empty(npad, np.int32)
-    diff = np.zeros((len(multi) + 1, 257), np.int64)
-    single_iou = np.zeros(257, np.float64)
-    do_multi, do_single = len(multi) > 0, len(single) > 0
-    for i in range(n_img):
-        top = _pad(u8[i], img)
-        g_lo, g_hi = int(g_off[i]), int(g_off[i + 1])
-        empty_iou = _best_iou(0, 0, 0, 0, gt, g_lo, g_hi)
-        diff[:] = 0
-        if top > 0:
-            _bucket(img, h, w, ws[0], ws[1])
-            last = _fg_sweep(
-                img, h, w, top, gt, g_lo, g_hi, multi, do_multi, do_single, diff, single_iou, ws
-            )
-            if last >= 0:
-                if do_single:
-                    fill[:] = img  # the whole filled map is swept below
-                n_hp = _fill_levels(
-                    img, h, w, last, ws[0], ws[1], fill, seen, i + 1, head, nxt, hole_px
-                )
-                if do_multi:
-                    _bucket_list(img, hole_px, n_hp, ws[0], ws[1])
-                    _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, multi, diff, ws)
-                if do_single:
-                    # Largest contour among top-level components: sweep the filled map.
-                    _bucket(fill, h, w, ws[0], ws[1])
-                    _fg_sweep(
-                        fill, h, w, top, gt, g_lo, g_hi, multi, False, True, diff, single_iou, ws
-                    )
-        row = loc[i]
-        if row.size:
-            row[0] = loc_which
-        _count(diff, single_iou, top, empty_iou, thresholds, multi, single, cnt_m, cnt_s, row)
+    if n_img == 0:
+        return
+    flat = maps.reshape(n_img, h * w)
+    if loc.shape[1]:
+        loc[:, 0] = loc_which
+    n_slots = min(_threads.get_num_threads(), n_img)
+    spaces = [None] * n_slots
+    counts_m = np.zeros((n_slots,) + cnt_m.shape, np.int64)
+    counts_s = np.zeros((n_slots,) + cnt_s.shape, np.int64)
+
+    def work(lo: int, hi: int, slot: int) -> None:
+        if spaces[slot] is None:
+            spaces[slot] = workspace(h, w)
+        box_flags_maps(
+            flat[lo:hi], scale, h, w, gt, g_off[lo : hi + 1], thresholds, multi, single,
+            counts_m[slot], counts_s[slot], loc[lo:hi], spaces[slot],
+        )  # fmt: skip
+
+    _threads.run_blocks(n_img, 1, work)
+    cnt_m += counts_m.sum(axis=0)
+    cnt_s += counts_s.sum(axis=0)

@@ -26,8 +26,12 @@ def to_numpy(x, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
-def check_scoremaps(scoremaps) -> np.ndarray:
-    """Score maps [N, H, W], float, no NaN, within [0, 1]; returned contiguous, own dtype."""
+def check_scoremaps(scoremaps, values: bool = True) -> np.ndarray:
+    """Score maps [N, H, W], float, no NaN, within [0, 1]; returned contiguous, own dtype.
+
+    ``values=False`` checks only the shape and dtype, for callers whose kernel checks the
+    values on its way (`functional.score_histograms`).
+    """
     maps = to_numpy(scoremaps, "scoremaps")
     if maps.ndim != 3:
         raise ValueError(f"scoremaps must be [N, H, W], got shape {tuple(maps.shape)}")
@@ -36,15 +40,21 @@ def check_scoremaps(scoremaps) -> np.ndarray:
     if maps.shape[1] < 1 or maps.shape[2] < 1:
         raise ValueError(f"scoremaps must have H, W >= 1, got shape {tuple(maps.shape)}")
     maps = np.ascontiguousarray(maps)
+    if values:
+        check_scoremap_values(maps)
+    return maps
+
+
+def check_scoremap_values(maps: np.ndarray) -> None:
+    """Raise for the first map [N, ...] holding a NaN or a value outside [0, 1]."""
     flat = maps.reshape(len(maps), -1)
     if maps.dtype == np.float16:
         bad = ~((flat >= 0) & (flat <= 1)).all(axis=1)
         first = int(np.argmax(bad)) if bad.any() else -1
     else:
-        first = _pixels.first_bad_map(flat)
+        first = _pixels.first_bad_map(flat) if flat.size else -1
     if first >= 0:
         raise scoremap_value_error(maps, first)
-    return maps
 
 
 def scoremap_value_error(maps: np.ndarray, i: int) -> ValueError:
@@ -115,10 +125,11 @@ def check_boxes(gt_boxes, n: int, height: int, width: int) -> tuple[np.ndarray, 
     return np.ascontiguousarray(raw.astype(np.int64)), offsets
 
 
-def check_masks(gt_masks, shape: tuple[int, ...]) -> np.ndarray:
+def check_masks(gt_masks, shape: tuple[int, ...], values: bool = True) -> np.ndarray:
     """Masks [N, H, W] of the scoremaps' shape: 0 background, 1 foreground, 255 ignore.
 
-    Returned as contiguous uint8.
+    Returned as contiguous uint8. ``values=False`` leaves the uint8 values unchecked, for
+    callers whose kernel checks them on its way (`functional.score_histograms`).
     """
     masks = to_numpy(gt_masks, "gt_masks")
     if tuple(masks.shape) != tuple(shape):
@@ -132,10 +143,16 @@ def check_masks(gt_masks, shape: tuple[int, ...]) -> np.ndarray:
         if wrong.any():
             raise mask_value_error(masks, int(np.argmax(wrong.reshape(len(masks), -1).any(1))))
     masks = np.ascontiguousarray(masks.astype(np.uint8, copy=False))
+    if values:
+        check_mask_values(masks)
+    return masks
+
+
+def check_mask_values(masks: np.ndarray) -> None:
+    """Raise for the first uint8 mask [N, ...] holding a value other than 0, 1, 255."""
     first = _pixels.first_bad_mask(masks.reshape(len(masks), -1)) if masks.size else -1
     if first >= 0:
         raise mask_value_error(masks, first)
-    return masks
 
 
 def mask_value_error(masks: np.ndarray, i: int) -> ValueError:

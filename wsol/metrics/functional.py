@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from wsol.metrics import _pixels, _sweep
+from wsol.metrics import _pixels, _sweep, _threads, checks
 
 
 def cam_thresholds(cam_curve_interval: float) -> np.ndarray:
@@ -85,6 +85,8 @@ def box_counts(
 ) -> BoxCounts:
     """Count correct images at every CAM threshold, both contour modes, one sweep per map.
 
+    Runs on up to `wsol.metrics.get_num_threads` threads (same counts for any number).
+
     Args:
         scoremaps: [N, H, W] float in [0, 1] (checked: `checks.check_scoremaps`).
         gt_flat: [M, 4] int64 GT boxes (x0, y0, x1, y1), inclusive, in the maps' frame.
@@ -95,8 +97,12 @@ def box_counts(
         loc: ("multi" | "single", index into that mode's IoUs) to also return per-image
             correctness, or None.
     """
-    u8 = quantize(scoremaps)
-    n, t = len(u8), len(thresholds)
+    maps = np.ascontiguousarray(scoremaps)
+    if maps.dtype in (np.float32, np.float64):
+        scale = maps.dtype.type(255)  # quantized by the sweep, in the maps' own type
+    else:
+        maps, scale = quantize(maps), 1.0
+    n, t = len(maps), len(thresholds)
     multi = np.zeros((len(multi_ious), t), np.int64)
     single = np.zeros((len(single_ious), t), np.int64)
     loc_which = None
@@ -105,7 +111,8 @@ def box_counts(
         loc_which = int(k) if mode == "multi" else -1 - int(k)
     per_image = np.zeros((n, t if loc is not None else 0), np.int64)
     _sweep.box_flags_batch(
-        u8,
+        maps,
+        scale,
         np.ascontiguousarray(gt_flat, np.int64),
         np.ascontiguousarray(gt_offsets, np.int64),
         np.ascontiguousarray(thresholds, np.float64),
@@ -181,6 +188,8 @@ def score_histograms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Histograms of the raw scores of foreground and background pixels (ignore dropped).
 
+    Runs on up to `wsol.metrics.get_num_threads` threads (same counts for any number).
+
     Args:
         scoremaps: [N, H, W] float in [0, 1].
         gt_masks: [N, H, W] uint8, 0 background, 1 foreground, 255 ignore.
@@ -189,17 +198,61 @@ def score_histograms(
     Returns:
         hist_fg, hist_bg: [T + 2] int64 over the bins of `pxap_bin_edges` (np.histogram
         semantics: [e_i, e_i+1), a score of exactly 1.0 in [1, 2)).
+
+    Raises:
+        ValueError: a score is NaN or outside [0, 1], or a mask value is not 0, 1, 255
+            (the binning checks them on the way; same messages as `checks`).
     """
-    edges = pxap_bin_edges(cam_curve_interval)
-    hist = np.zeros((3, len(edges) - 1), np.int64)
+    interval = float(cam_curve_interval)
+    edges = pxap_bin_edges(interval)
+    n_bins = len(edges) - 1
     scores = np.ascontiguousarray(scoremaps)
     if scores.dtype == np.float16:
         scores = scores.astype(np.float32)  # exact; the binning compares in float64
+    elif scores.dtype != np.float32:
+        scores = scores.astype(np.float64, copy=False)
     masks = np.ascontiguousarray(gt_masks, np.uint8)
-    _pixels.histogram_batch(
-        scores.reshape(-1), masks.reshape(-1), edges, 1.0 / float(cam_curve_interval), hist
-    )
-    return hist[1].copy(), hist[0].copy()
+    if scores.shape != masks.shape:
+        raise ValueError(f"gt_masks shape {masks.shape} does not match scores {scores.shape}")
+    n = len(scores)
+    scores = scores.reshape(n, -1)
+    masks = masks.reshape(n, -1)
+    counts = np.zeros((4, n_bins), np.int64)  # by mask value & 3: bg, fg, -, ignored
+    step = max(1, (2**31 - 1) // max(1, scores.shape[1]))  # int32 counters in the kernel
+    for lo in range(0, n, step):
+        part = _histograms(scores[lo : lo + step], masks[lo : lo + step], edges, interval)
+        if part is None:
+            # Same errors, in the same order, as checking everything up front.
+            checks.check_scoremap_values(scores)
+            checks.check_mask_values(masks)
+            raise AssertionError("the PxAP binning rejected a map that the checks accept")
+        counts += part
+    return counts[1], counts[0]
+
+
+def _histograms(scores, masks, edges, interval: float) -> np.ndarray | None:
+    """[4, T + 2] counts by mask value & 3 of [N, P] scores (fewer than 2**31 pixels), on
+    the metric threads; None if a score or mask value is invalid."""
+    n, n_bins = len(scores), len(edges) - 1
+    bits = scores.view(np.uint32 if scores.dtype == np.float32 else np.uint64)
+    inv, eps, last, unusual = _pixels.pxap_constants(interval, n_bins - 2, scores.dtype)
+    per_block = 8  # maps claimed at a time by a thread
+    slots = min(_threads.get_num_threads(), -(-n // per_block))
+    sub = np.zeros((slots, 4, 4 * n_bins), np.int32)
+    idx = np.empty((slots, _pixels.BLOCK), np.uint32)
+    bad = np.zeros(slots, bool)
+
+    def work(lo: int, hi: int, slot: int) -> None:
+        first = _pixels.histogram_maps(
+            scores[lo:hi], bits[lo:hi], masks[lo:hi], edges, 1.0 / interval, inv, eps, last,
+            unusual, sub[slot], idx[slot],
+        )  # fmt: skip
+        bad[slot] |= first >= 0
+
+    _threads.run_blocks(n, per_block, work)
+    if bad.any():
+        return None
+    return sub.sum(axis=(0, 1), dtype=np.int64).reshape(4, n_bins)
 
 
 def pxap_summary(hist_fg: np.ndarray, hist_bg: np.ndarray, thresholds: np.ndarray) -> dict:

@@ -39,8 +39,14 @@ class PxAP(ShapedMetric):
             scoremaps: [N, H, W] float in [0, 1].
             gt_masks: [N, H, W] uint8: 0 background, 1 foreground, 255 ignore.
         """
-        maps = checks.check_scoremaps(scoremaps)
-        masks = checks.check_masks(gt_masks, maps.shape)
+        # Shapes and dtypes here; the values are checked by the binning on its way (one
+        # pass over the pixels), with the same errors in the same order.
+        maps = checks.check_scoremaps(scoremaps, values=False)
+        try:
+            masks = checks.check_masks(gt_masks, maps.shape, values=False)
+        except (TypeError, ValueError):
+            checks.check_scoremap_values(maps)  # a bad score map is reported first
+            raise
         fg, bg = F.score_histograms(maps, masks, self.cam_curve_interval)
         self.hist_fg += torch.from_numpy(fg).to(self.hist_fg.device)
         self.hist_bg += torch.from_numpy(bg).to(self.hist_bg.device)

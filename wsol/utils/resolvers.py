@@ -1,0 +1,40 @@
+"""OmegaConf resolvers the configs use, registered once when :mod:`wsol.cli` is imported.
+
+``${wsol.default:VALUE,DEFAULT}`` is DEFAULT where VALUE is null or empty (``oc.select`` only
+falls back for a missing key, and gives None for a null one: ``run_name: null`` named every run
+directory ``None``).
+
+``${wsol.cwd:}`` is the directory relative paths start from (``paths.root_dir``). Hydra's own
+``${hydra:runtime.cwd}`` only resolves once Hydra has set its config: a multirun resolves
+``hydra.sweep.dir`` (which goes through ``paths.log_dir``) before that, and fails with
+"HydraConfig was not set" even when ``WSOL_LOG_DIR`` is given (OmegaConf evaluates an
+``oc.env`` default eagerly).
+"""
+
+from __future__ import annotations
+
+import os
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+
+
+def runtime_cwd() -> str:
+    """Hydra's ``runtime.cwd`` where a Hydra config is set (a run, a multirun job,
+    :func:`wsol.utils.compose.compose_config`), else the process's working directory (what
+    Hydra records as ``runtime.cwd`` when it composes the config)."""
+    if HydraConfig.initialized():
+        return str(HydraConfig.get().runtime.cwd)
+    return os.getcwd()
+
+
+def default_if_null(value, default):
+    """``default`` where ``value`` is None or an empty string, else ``value``."""
+    return default if value is None or value == "" else value
+
+
+def register_resolvers() -> None:
+    """Register ``wsol.cwd`` and ``wsol.default`` (idempotent)."""
+    for name, resolver in (("wsol.cwd", runtime_cwd), ("wsol.default", default_if_null)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
