@@ -364,7 +364,7 @@ def main(argv: list[str]) -> None:
             f"invocation, reused runs included; 1-minute load average at start {load[0]:.2f}).",
             f"Machine: {machine()}.",
             "Budget per run: the default `wsol-train` (tiny backbone, AdamW one-cycle, "
-            "8 epochs, 4000 train images at 96 px)"
+            "5 epochs, 3000 train images at 96 px)"
             + (f" with overrides `{' '.join(overrides)}`" if overrides else "")
             + f"; seeds {', '.join(map(str, args.seeds))}; test split (1000 images by default);"
             " numbers are mean ± sample std over seeds, in percent; coverages at the CAM"

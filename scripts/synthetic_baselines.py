@@ -87,13 +87,16 @@ def model_free_baselines(datamodule, stride: int) -> dict[str, dict[str, float]]
     boxes, masks, part_masks, _ = targets(datamodule, "test")
     frame, n = datamodule.eval_frame, len(boxes)
     results = {}
-    for name, split in (("centred box (chosen on val)", "val"), ("centred box (best on test)",
-                                                                  "test")):
+    for name, split in (
+        ("centred box (chosen on val)", "val"),
+        ("centred box (best on test)", "test"),
+    ):
         width, height = best_centred_box(datamodule, split)
         maps = centred_box_map(frame, width, height).expand(n, *frame).contiguous()
         results[name] = {**score(maps, boxes, masks), "width": width, "height": height}
-    results["full-image box"] = score(full_image_map(frame).expand(n, *frame).contiguous(),
-                                      boxes, masks)
+    results["full-image box"] = score(
+        full_image_map(frame).expand(n, *frame).contiguous(), boxes, masks
+    )
     part_maps, _ = mask_at_class_map_resolution(part_masks, stride)
     results["part-only map (class-map resolution)"] = score(part_maps, boxes, masks)
     whole_maps, _ = mask_at_class_map_resolution(masks == 1, stride)

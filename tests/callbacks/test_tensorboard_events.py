@@ -66,7 +66,7 @@ def test_hparams_session_holds_config_and_final_metrics(events, run_dir):
     content = events.PluginTagToContent("hparams")
     start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
     hparams = start.session_start_info.hparams
-    assert hparams["module.optimizer.lr"].number_value == pytest.approx(0.003)
+    assert hparams["module.optimizer.lr"].number_value == pytest.approx(0.006)
     assert hparams["method._target_"].string_value == "wsol.methods.CAMMethod"
     assert hparams["trainer.max_epochs"].number_value == 2
     assert not any(key.startswith(("hydra.", "paths.")) for key in hparams)

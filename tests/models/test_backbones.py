@@ -52,7 +52,9 @@ def test_tiny_size_and_widths():
     assert backbone.head_width == backbone.out_channels == 96
     # The stem downsamples with a stride-2 convolution, the later stages with max pooling.
     stem = backbone.stages[0][0]
-    assert stem.stride == (2, 2) and not any(isinstance(m, nn.MaxPool2d) for m in backbone.stages[0])
+    assert stem.stride == (2, 2) and not any(
+        isinstance(m, nn.MaxPool2d) for m in backbone.stages[0]
+    )
     narrow = build_backbone("tiny", widths=(8, 16))
     features = narrow(torch.randn(2, 3, 32, 32))
     assert tuple(features.shape) == (2, 16, 8, 8) and narrow.stride == 4

@@ -51,7 +51,10 @@ def _cycle_length(total_steps: int, given: dict, parameters) -> int:
     pct_start = given.get("pct_start", parameters["pct_start"].default)
     shortest = math.ceil(2 / pct_start) + 2 if pct_start > 0 else 2
     if total_steps < shortest:
-        log.warning("Only %d optimizer steps: the one-cycle schedule is stretched to %d steps",
-                    total_steps, shortest)
+        log.warning(
+            "Only %d optimizer steps: the one-cycle schedule is stretched to %d steps",
+            total_steps,
+            shortest,
+        )
         return shortest
     return total_steps

@@ -53,7 +53,7 @@ class SyntheticConfig:
     seed: int = 0
     image_size: int = 96
     num_classes: int = 8
-    train_size: int = 4000
+    train_size: int = 3000
     val_size: int = 80
     test_size: int = 1000
     with_parts: bool = True
