@@ -101,6 +101,13 @@ def parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--prefix", default="compare", help="run name prefix")
     parser.add_argument("--report", type=Path, default=Path("docs/compare_methods.md"))
     parser.add_argument("--figure", type=Path, default=Path("docs/images/compare_maps.png"))
+    parser.add_argument(
+        "--readme",
+        type=Path,
+        default=Path("README.md"),
+        help="also put the summary tables between the generated-section markers here "
+        "(skipped when the file has no markers)",
+    )
     parser.add_argument("--figure-images", type=int, nargs="+", default=[0, 1, 2, 3, 4, 5])
     parser.add_argument("--refresh", action="store_true", help="re-evaluate cached runs")
     parser.add_argument(
@@ -403,6 +410,20 @@ def main(argv: list[str]) -> None:
     )
     write_report(args.report, generated)
     print(generated)
+    summary_block = "\n".join(
+        [
+            f"CAM and ACoL (δ = {chosen:g}, chosen on val among "
+            f"{', '.join(f'{t:g}' for t in args.thresholds)}), tiny backbone, default budget, "
+            f"seeds {', '.join(map(str, args.seeds))}, test split, mean ± std; made by "
+            f"`{command}` ({args.report} has the rest):",
+            "",
+            main_table(groups),
+            "",
+            differences_table(groups),
+        ]
+    )
+    if args.readme.is_file() and BEGIN in args.readme.read_text():
+        write_report(args.readme, summary_block)
     summary = {
         label: mean_std([r["map"]["maxboxaccv2"] for r in rs]) for label, rs in groups.items()
     }

@@ -23,10 +23,10 @@ def test_channels_last_changes_the_layout_not_the_outputs():
     conv = nhwc.method.backbone.stages[0][0].weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     images = torch.randn(2, 3, 32, 32)
-    batch = nhwc.on_after_batch_transfer({"images": images.clone(), "labels": None}, 0)
-    assert batch["images"].is_contiguous(memory_format=torch.channels_last)
-    assert nchw.on_after_batch_transfer({"images": images}, 0)["images"].is_contiguous()
+    nhwc_images = nhwc.network_input(images)
+    assert nhwc_images.is_contiguous(memory_format=torch.channels_last)
+    assert nchw.network_input(images).is_contiguous()
     with torch.no_grad():
-        got, expected = nhwc.method(batch["images"]), nchw.method(images)
+        got, expected = nhwc.method(nhwc_images), nchw.method(images)
     torch.testing.assert_close(got.logits, expected.logits, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(got.class_maps, expected.class_maps, rtol=1e-4, atol=1e-5)

@@ -125,19 +125,19 @@ class WSOLLitModule(LightningModule):
         if stage == "test":
             self.test_metrics = self._make_metrics(datamodule.has_masks(datamodule.test_split))
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+    def network_input(self, images: Tensor) -> Tensor:
         """Images in the network's memory layout (``channels_last``)."""
-        if self.hparams.channels_last and isinstance(batch, dict) and "images" in batch:
-            batch["images"] = batch["images"].contiguous(memory_format=torch.channels_last)
-        return batch
+        if self.hparams.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
 
     # ----------------------------------------------------------------- training
     def forward(self, images: Tensor, labels: Tensor | None = None):
-        return self.method(images, labels)
+        return self.method(self.network_input(images), labels)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         images, labels = batch["images"], batch["labels"]
-        output = self.method(images, labels)
+        output = self.method(self.network_input(images), labels)
         losses = self.method.loss(output, labels)
         self.train_acc(output.logits.detach(), labels)
         batch_size = labels.numel()
@@ -167,7 +167,7 @@ class WSOLLitModule(LightningModule):
     def _evaluate_batch(self, batch: dict, metrics: WSOLMetrics, invalid: SumMetric) -> dict:
         """GT-known CAMs from one forward pass → protocol score maps → metric update."""
         images, labels = batch["images"], batch["labels"]
-        output = self.method(images, labels)
+        output = self.method(self.network_input(images), labels)
         cams = self.method.cams(output, labels)
         scoremaps, bad = scoremaps_from_cams(cams, tuple(images.shape[-2:]))
         metrics.update(
@@ -218,7 +218,7 @@ class WSOLLitModule(LightningModule):
 
     # ----------------------------------------------------------------- prediction
     def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        output = self.method(batch["images"], None)
+        output = self.method(self.network_input(batch["images"]), None)
         probabilities = output.logits.softmax(dim=1)
         top_class = probabilities.argmax(dim=1)
         cams = self.method.cams(output, top_class)
