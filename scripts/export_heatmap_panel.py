@@ -29,8 +29,8 @@ def main() -> None:
     if TAG not in events.Tags()["images"]:
         raise SystemExit(f"{args.run_dir}: no {TAG} images in its TensorBoard events")
     images = events.Images(TAG)
-    chosen = images[-1] if args.step is None else next(
-        (i for i in images if i.step == args.step), None
+    chosen = (
+        images[-1] if args.step is None else next((i for i in images if i.step == args.step), None)
     )
     if chosen is None:
         steps = ", ".join(str(i.step) for i in images)
