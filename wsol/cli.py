@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import hydra
 from omegaconf import DictConfig
 
+from wsol.utils.compose import CONFIG_DIR
 from wsol.utils.resolvers import register_resolvers
 
-# The configs live at the top of the repository (wsol is installed from a clone with
-# `pip install -e .`); WSOL_CONFIG_DIR points elsewhere.
-CONFIG_DIR = os.environ.get(
-    "WSOL_CONFIG_DIR", str(Path(__file__).resolve().parent.parent / "configs")
-)
 register_resolvers()
 
 

@@ -10,7 +10,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from wsol.cli import CONFIG_DIR
+from wsol.utils.resolvers import register_resolvers
+
+# The configs live at the top of the repository (wsol is installed from a clone with
+# `pip install -e .`); WSOL_CONFIG_DIR points elsewhere.
+CONFIG_DIR = os.environ.get("WSOL_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
 
 
 def compose_config(
@@ -30,6 +34,7 @@ def compose_config(
         output_dir: the run directory (default ``<cwd>/outputs/<config_name>``).
         cwd: the working directory the paths are relative to (default: the current one).
     """
+    register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)

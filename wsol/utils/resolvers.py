@@ -1,4 +1,4 @@
-"""OmegaConf resolvers the configs use, registered once when :mod:`wsol.cli` is imported.
+"""OmegaConf resolvers the configs use, registered by :mod:`wsol.cli` and ``compose_config``.
 
 ``${wsol.default:VALUE,DEFAULT}`` is DEFAULT where VALUE is null or empty (``oc.select`` only
 falls back for a missing key, and gives None for a null one: ``run_name: null`` named every run
