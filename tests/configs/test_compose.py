@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.errors import ConfigCompositionException, InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch import Trainer
@@ -37,6 +38,7 @@ def test_every_group_has_options():
         "paths",
         "hydra",
         "experiment",
+        "hparams_search",
         "debug",
         "extras",
     ):
@@ -82,6 +84,23 @@ def test_module_options(make_config, option):
     assert isinstance(module, WSOLLitModule)
     optimizer = module.optimizer_factory(params=module.method.parameters())
     assert optimizer.param_groups[0]["lr"] == cfg.module.optimizer.lr
+    assert module.hparams.channels_last is True  # the default layout
+    weight = next(module.method.parameters())
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    nchw = instantiate(
+        make_config("train", [f"module={option}", "module.channels_last=false"]).module
+    )
+    assert next(nchw.method.parameters()).is_contiguous()
+
+
+@pytest.mark.parametrize("option", options("hparams_search"))
+def test_hparams_search_options(make_config, option):
+    cfg = make_config("train", [f"hparams_search={option}"])
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    for key, values in cfg.hydra.sweeper.params.items():
+        assert OmegaConf.select(cfg, key) is not None, f"{option} sweeps a missing key {key}"
+        assert len(str(values).split(",")) > 1
+    assert cfg.optimized_metric.startswith("val/")
 
 
 @pytest.mark.parametrize("option", options("eval"))

@@ -4,45 +4,19 @@ and evaluates both methods, each in its own run directory with its own metrics.j
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
 
-pytestmark = pytest.mark.slow
+from tests.helpers.cli import run_cli
+from tests.helpers.small_run import SMALL_RUN
 
-WSOL_TRAIN = Path(sys.executable).parent / "wsol-train"
-TINY = [
-    "data.preparer.train_size=96",
-    "data.preparer.val_size=16",
-    "data.preparer.test_size=24",
-    "data.preparer.probes=[]",
-    "data.batch_size=32",
-    "trainer.max_epochs=1",
-    "extras.print_config=false",
-    "trainer.enable_progress_bar=false",
-    "callbacks.progress_bar=null",
-]
+pytestmark = pytest.mark.slow
 
 
 def test_multirun_trains_and_evaluates_cam_and_acol(tmp_path):
-    env = {
-        **os.environ,
-        "WSOL_DATA_DIR": str(tmp_path / "data"),
-        "WSOL_LOG_DIR": str(tmp_path / "logs"),
-    }
-    result = subprocess.run(
-        [str(WSOL_TRAIN), "-m", "method=cam,acol", "run_name=sweep", *TINY],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    overrides = [*SMALL_RUN, "trainer.max_epochs=1"]
+    run_cli("wsol-train", ["-m", "method=cam,acol", "run_name=sweep", *overrides], tmp_path)
     sweep = tmp_path / "logs" / "train" / "multiruns" / "sweep"
     targets = {}
     for job in ("0", "1"):

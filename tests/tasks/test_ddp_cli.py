@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.cli import run_cli as cli
 from tests.helpers.small_run import SMALL_RUN
 
 pytestmark = [pytest.mark.slow, pytest.mark.ddp]
-
-SCRIPTS = Path(sys.executable).parent
-
-
-def cli(command: str, args: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "WSOL_DATA_DIR": str(tmp_path / "data"),
-        "WSOL_LOG_DIR": str(tmp_path / "logs"),
-    }
-    result = subprocess.run(
-        [str(SCRIPTS / command), *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
 
 
 def metrics(tmp_path: Path, task: str, run: str) -> dict:

@@ -4,9 +4,6 @@ image, through the CLI in a subprocess; settings and errors in-process."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +11,12 @@ import pytest
 from PIL import Image
 
 from tests.conftest import compose_config
+from tests.helpers.cli import run_cli
 from tests.helpers.trained_run import trained_run
 from wsol.utils.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 
-WSOL_PREDICT = Path(sys.executable).parent / "wsol-predict"
 SIZES = {
     "grey.png": (96, 96),
     "large.jpg": (1500, 1000),
@@ -52,23 +49,15 @@ def folder(tmp_path) -> Path:
 
 def test_cli_predicts_the_good_images_and_reports_the_bad_one(checkpoint, folder, tmp_path):
     output = tmp_path / "predictions"
-    result = subprocess.run(
-        [
-            str(WSOL_PREDICT),
-            f"ckpt_path={checkpoint}",
-            f"input={folder}",
-            f"output={output}",
-            "batch_size=3",
-            "extras.print_config=false",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "WSOL_LOG_DIR": str(tmp_path / "logs")},
-        timeout=300,
-    )
+    args = [
+        f"ckpt_path={checkpoint}",
+        f"input={folder}",
+        f"output={output}",
+        "batch_size=3",
+        "extras.print_config=false",
+    ]
+    result = run_cli("wsol-predict", args, tmp_path, expect=1)
     log = result.stdout + result.stderr
-    assert result.returncode == 1, log
     assert "corrupt.jpg" in log and "unreadable" in log
 
     records = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
