@@ -18,14 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from wsol.analysis.acol_branches import erasing_stats, evaluate_branches
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.data.synthetic import read_parts
 from wsol.methods import ACoLMethod
 from wsol.utils.checkpoint import module_from_checkpoint
+from wsol.utils.safe_instantiate import instantiate_stored
 
 log = logging.getLogger("wsol")
 
@@ -130,7 +129,7 @@ def evaluate_run(
     if progress is not None:
         progress(f"evaluating {directory.name}")
     module, stored = module_from_checkpoint(checkpoint)
-    datamodule = instantiate(OmegaConf.create(stored["data"]))
+    datamodule = instantiate_stored(stored["data"], str(checkpoint), "data")
     datamodule.prepare_data()
     parts = read_parts(datamodule.split(split).metadata_dir)
     result = {

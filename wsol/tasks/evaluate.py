@@ -7,11 +7,12 @@ from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from wsol.tasks.common import build_trainer
 from wsol.tasks.score_cams import score_cams_dir
 from wsol.utils.checkpoint import module_from_checkpoint
+from wsol.utils.safe_instantiate import instantiate_stored
 from wsol.utils.run import apply_extras, logged_and_exact, to_float_dict, write_metrics
 from wsol.viz.curves import save_curve_figures
 
@@ -41,9 +42,11 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """
     L.seed_everything(cfg.seed, workers=True)
     module, stored = module_from_checkpoint(cfg.ckpt_path)
-    data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(stored["data"])
     split = cfg.get("split") or "test"
-    datamodule = instantiate(data_cfg, test_split=split)
+    if cfg.get("data") is not None:
+        datamodule = instantiate(cfg.data, test_split=split)
+    else:
+        datamodule = instantiate_stored(stored["data"], cfg.ckpt_path, "data", test_split=split)
     eval_cfg = cfg.get("eval")
     if eval_cfg is not None:
         module.hparams.cam_curve_interval = float(eval_cfg.cam_curve_interval)

@@ -18,6 +18,7 @@ from wsol.tasks.common import (
     resolve_ckpt_path,
 )
 from wsol.tasks.hparams import log_hparams
+from wsol.utils.checkpoint import load_checkpoint
 from wsol.utils.run import (
     apply_extras,
     logged_and_exact,
@@ -50,6 +51,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     evaluated on val (its numbers and CAM threshold) and then on test with that threshold.
     """
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
+    if ckpt_path:
+        # Before anything is built: a truncated file is named, a hostile stored config refused.
+        load_checkpoint(ckpt_path)
     if ckpt_path and cfg.get("train", True):
         continue_in_run_dir(cfg, ckpt_path)
     apply_extras(cfg)

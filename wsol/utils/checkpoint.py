@@ -1,4 +1,8 @@
-"""Load wsol checkpoints safely (``weights_only=True``) and rebuild their module."""
+"""Load wsol checkpoints safely (``weights_only=True``) and rebuild their module.
+
+A checkpoint is data: its stored config is checked by :mod:`wsol.utils.safe_instantiate`
+before anything is built from it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,8 @@ import logging
 from pathlib import Path
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
+
+from wsol.utils.safe_instantiate import check_stored_config, instantiate_stored
 
 log = logging.getLogger("wsol")
 
@@ -16,22 +20,45 @@ _BACKBONE_BUILDER = "wsol.models.build_backbone"
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Read a checkpoint without unpickling arbitrary objects."""
+    """Read a checkpoint without unpickling arbitrary objects, and check its stored config.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a readable checkpoint (truncated, not a torch file...); names the path.
+        UntrustedConfigError: its stored config names code a checkpoint may not run.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path: checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - re-raised with the file name
         raise ValueError(f"{path}: not a loadable wsol checkpoint ({error})") from error
+    if not isinstance(checkpoint, dict):
+        raise ValueError(f"{path}: not a wsol checkpoint (a {type(checkpoint).__name__})")
+    hyper_parameters = checkpoint.get("hyper_parameters") or {}
+    if not isinstance(hyper_parameters, dict):
+        raise ValueError(f"{path}: hyper_parameters is not a mapping")
+    for key, value in hyper_parameters.items():
+        # The run config's key paths are those of the run's own config (module.method...).
+        check_stored_config(value, str(path), "" if key == "run_config" else str(key))
+    return checkpoint
 
 
 def stored_config(checkpoint: dict, path: str | Path = "checkpoint") -> dict:
-    """The resolved run config that ``wsol-train`` stored in the checkpoint."""
+    """The resolved run config that ``wsol-train`` stored in the checkpoint, checked whole.
+
+    Raises:
+        UntrustedConfigError: a ``_target_`` anywhere in it is not one a checkpoint may build.
+    """
     config = checkpoint.get("hyper_parameters", {}).get("run_config")
     if not config:
         raise ValueError(f"{path}: has no stored wsol config (was it written by wsol-train?)")
-    return copy.deepcopy(config)
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: the stored wsol config is not a mapping")
+    config = copy.deepcopy(config)
+    check_stored_config(config, str(path))
+    return config
 
 
 def _without_pretrained_download(node):
@@ -53,8 +80,8 @@ def module_from_checkpoint(path: str | Path):
     """
     checkpoint = load_checkpoint(path)
     config = stored_config(checkpoint, path)
-    module_cfg = OmegaConf.create(_without_pretrained_download(config["module"]))
-    module = instantiate(module_cfg, _partial_=True)(run_config=config)
+    module_cfg = _without_pretrained_download(config["module"])
+    module = instantiate_stored(module_cfg, str(path), "module", _partial_=True)(run_config=config)
     missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
     if missing or unexpected:
         raise ValueError(
