@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-
 from wsol.analysis.acol_branches import erasing_stats, evaluate_branches
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.data.synthetic import read_parts

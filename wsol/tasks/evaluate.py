@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 from wsol.tasks.common import build_trainer
 from wsol.tasks.score_cams import score_cams_dir
 from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.safe_instantiate import instantiate_stored
 from wsol.utils.run import apply_extras, logged_and_exact, to_float_dict, write_metrics
+from wsol.utils.safe_instantiate import instantiate_stored
 from wsol.viz.curves import save_curve_figures
 
 log = logging.getLogger("wsol")
