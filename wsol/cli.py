@@ -13,10 +13,18 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
-    """``wsol-train``: returns the optimized metric so sweepers can read it."""
+    """``wsol-train``: returns the optimized metric so sweepers can read it.
+
+    SIGTERM/SIGINT end it with status 128 + signal (143, 130) after keeping a resumable
+    ``last.ckpt``: a scheduler or a sweep never counts an interrupted run as a success.
+    """
+    from wsol.tasks.interrupt import RunInterrupted
     from wsol.tasks.train import train as run
 
-    metrics = run(cfg)
+    try:
+        metrics = run(cfg)
+    except RunInterrupted as interrupted:
+        raise SystemExit(interrupted.exit_code) from interrupted
     return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 import torch
 
+from wsol.tasks.interrupt import RunInterrupted
 from wsol.utils.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -43,11 +46,15 @@ def test_seeded_runs_are_identical(run):
 def test_resume_continues_the_same_run(run):
     straight, straight_dir = run("train", ["trainer.max_epochs=3"], name="straight")
     assert load_checkpoint(straight_dir / "checkpoints/last.ckpt")["epoch"] == 2
-    stop = [
-        "+callbacks.stop._target_=tests.helpers.interrupt.StopAfterEpoch",
-        "+callbacks.stop.epochs=1",
+    stop = [  # Ctrl+C after the first batch of the second epoch
+        "+callbacks.stop._target_=tests.helpers.interrupt.SignalAt",
+        "+callbacks.stop.epoch=1",
+        "+callbacks.stop.batch=0",
+        f"+callbacks.stop.signum={int(signal.SIGINT)}",
     ]
-    _, interrupted_dir = run("train", ["trainer.max_epochs=3", *stop], name="interrupted")
+    with pytest.raises(RunInterrupted):
+        run("train", ["trainer.max_epochs=3", *stop], name="interrupted")
+    interrupted_dir = straight_dir.parent / "interrupted"
     assert load_checkpoint(interrupted_dir / "checkpoints/last.ckpt")["epoch"] == 0
     resumed, resumed_dir = run("train", ["trainer.max_epochs=3", "ckpt_path=last"], name="resumed")
     assert resumed_dir == interrupted_dir  # the interrupted run's own folder continues

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import signal
 from pathlib import Path
 
 from hydra.utils import instantiate
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from wsol.utils.instantiate import instantiate_callbacks, instantiate_loggers
@@ -29,8 +32,23 @@ def config_to_store(cfg: DictConfig) -> dict:
     }
 
 
+def is_finished(run_dir: Path) -> bool:
+    """A run is finished once it has written its ``metrics.json``."""
+    return (run_dir / "metrics.json").is_file()
+
+
+def _last(run_dir: Path) -> Path:
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
 def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
-    """A checkpoint path, or for ``"last"`` the newest ``last.ckpt`` of this task's runs."""
+    """A checkpoint path; ``"last"`` resumes an unfinished run of this run directory.
+
+    ``last`` is this run's own ``last.ckpt`` (a fixed ``run_name``) when the run is unfinished,
+    else the ``last.ckpt`` of the one unfinished run beside it (the same ``runs/`` or sweep
+    folder). Finished runs (with a ``metrics.json``) are never resumed; several unfinished ones
+    are refused, named, rather than guessed between.
+    """
     if ckpt_path in (None, ""):
         return None
     if ckpt_path != "last":
@@ -38,42 +56,127 @@ def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
         if not path.is_file():
             raise FileNotFoundError(f"ckpt_path: checkpoint not found: {path}")
         return str(path)
-    own = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if own.is_file():
-        return str(own)
-    runs = Path(cfg.paths.log_dir) / cfg.task_name
-    candidates = sorted(
-        runs.glob("*runs/**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime
-    )
-    if not candidates:
+    own = Path(cfg.paths.output_dir)
+    if _last(own).is_file():
+        if is_finished(own):
+            raise ValueError(
+                f"ckpt_path=last: run {own} is finished (it has metrics.json); it is left as "
+                "it is. Choose another run_name, or ckpt_path=<path> to start a new run from it"
+            )
+        log.info("ckpt_path=last resumes this run's own %s", _last(own))
+        return str(_last(own))
+    runs = own.parent
+    siblings = runs.iterdir() if runs.is_dir() else []
+    found = sorted(d for d in siblings if d != own and _last(d).is_file())
+    unfinished = [d for d in found if not is_finished(d)]
+    finished = ", ".join(d.name for d in found if is_finished(d)) or "none"
+    if not unfinished:
         raise FileNotFoundError(
-            f"ckpt_path=last: no last.ckpt under {runs}; give a checkpoint path instead"
+            f"ckpt_path=last: no last.ckpt of an unfinished run in {runs} (finished runs, left "
+            f"alone: {finished}); give a checkpoint path instead"
         )
-    log.info("ckpt_path=last resumes %s", candidates[-1])
-    return str(candidates[-1])
+    if len(unfinished) > 1:
+        names = ", ".join(d.name for d in unfinished)
+        raise ValueError(
+            f"ckpt_path=last: {len(unfinished)} unfinished runs in {runs} ({names}); pick one "
+            "with run_name=<name> or ckpt_path=<path>"
+        )
+    log.info(
+        "ckpt_path=last resumes %s: the only unfinished run in %s (finished, left alone: %s)",
+        _last(unfinished[0]),
+        runs,
+        finished,
+    )
+    return str(_last(unfinished[0]))
 
 
 def continue_in_run_dir(cfg: DictConfig, ckpt_path: str) -> None:
-    """Resume inside the interrupted run's own directory.
+    """Resume inside the interrupted run's own directory, unless that run is finished.
 
-    Checkpoints, TensorBoard events and metrics.json then continue where they were, and
-    ModelCheckpoint keeps the best score of the epochs before the interruption (it drops that
-    state when its directory changes).
+    Checkpoints, TensorBoard events, the log file and metrics.json then continue where they
+    were, and ModelCheckpoint keeps the best score of the epochs before the interruption (it
+    drops that state when its directory changes). The folder Hydra made for this invocation is
+    folded into the run (its ``.hydra`` goes to ``<run>/.hydra/resume-<name>``), so a resume
+    leaves no stray folder. A finished run is never written to: training from its checkpoint
+    starts in this invocation's own folder.
     """
     path = Path(ckpt_path).resolve()
     if path.parent.name != "checkpoints":
         return
     run_dir = path.parent.parent
+    if is_finished(run_dir):
+        log.info("%s is a finished run: training from its checkpoint in a new run folder", run_dir)
+        return
+    fresh = Path(cfg.paths.output_dir).resolve()
+    if fresh == run_dir:
+        return
     log.info("Resuming run %s", run_dir)
     with open_dict(cfg):
         cfg.paths.output_dir = str(run_dir)
+    _fold_into(fresh, run_dir)
 
 
-def build_trainer(cfg: DictConfig, with_callbacks: bool = True) -> Trainer:
-    """The Trainer of ``cfg.trainer`` with the configured callbacks and loggers."""
+def _fold_into(fresh: Path, run_dir: Path) -> None:
+    """Move Hydra's files of this invocation from ``fresh`` into ``run_dir`` and drop ``fresh``.
+
+    The job's log file (what it holds so far, then its handler) continues, appending, at the
+    same name in ``run_dir``.
+    """
+    if not fresh.is_dir():
+        return
+    for handler in list(logging.getLogger().handlers):
+        name = getattr(handler, "baseFilename", None)
+        if name is None or Path(name).parent != fresh:
+            continue
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        kept = run_dir / Path(name).name
+        with kept.open("a") as log_file:  # this invocation's first lines, then the rest
+            log_file.write(Path(name).read_text())
+        moved = logging.FileHandler(kept, mode="a")
+        moved.setFormatter(handler.formatter)
+        moved.setLevel(handler.level)
+        logging.getLogger().addHandler(moved)
+        Path(name).unlink(missing_ok=True)
+    hydra_dir = fresh / ".hydra"
+    if hydra_dir.is_dir():
+        target = run_dir / ".hydra" / f"resume-{fresh.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(hydra_dir), str(target))
+    try:
+        fresh.rmdir()
+    except OSError:
+        log.warning("%s is not empty; left in place", fresh)
+
+
+def slurm_plugins(cfg: DictConfig) -> list:
+    """Lightning's SLURM environment with requeue on the scheduler's signal, under SLURM only.
+
+    ``slurm.requeue_signal`` must match ``sbatch --signal=<SIG>@<seconds>``: on it Lightning
+    saves ``hpc_ckpt_<n>.ckpt`` in the run folder and requeues the job, which restores it.
+    """
+    settings = cfg.get("slurm")
+    if not settings or not SLURMEnvironment.detect():
+        return []
+    name = str(settings.get("requeue_signal", "SIGUSR1"))
+    requeue = bool(settings.get("auto_requeue", True))
+    log.info("SLURM: auto_requeue=%s on %s", requeue, name)
+    return [SLURMEnvironment(auto_requeue=requeue, requeue_signal=signal.Signals[name])]
+
+
+def build_trainer(
+    cfg: DictConfig, with_callbacks: bool = True, extra_callbacks: list | None = None
+) -> Trainer:
+    """The Trainer of ``cfg.trainer`` with the configured callbacks and loggers.
+
+    ``extra_callbacks`` are the task's own (not switchable by config), added after the others.
+    """
     callbacks = instantiate_callbacks(cfg.get("callbacks")) if with_callbacks else []
+    callbacks += list(extra_callbacks or [])
     loggers = instantiate_loggers(cfg.get("logger"))
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    plugins = slurm_plugins(cfg)
+    extra = {"plugins": plugins} if plugins else {}
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
 
 
 def checkpoint_to_evaluate(trainer: Trainer, which: str) -> str | None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
+from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from wsol.metrics.warmup import start_background_compilation
@@ -18,6 +21,7 @@ from wsol.tasks.common import (
     resolve_ckpt_path,
 )
 from wsol.tasks.hparams import log_hparams
+from wsol.tasks.interrupt import InterruptCheckpoint, RunInterrupted, SignalCatcher
 from wsol.utils.checkpoint import load_checkpoint
 from wsol.utils.run import (
     apply_extras,
@@ -49,7 +53,29 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     The checkpoint named by ``eval_checkpoint`` (``last``, or ``best`` by ``val/maxboxaccv2``) is
     evaluated on val (its numbers and CAM threshold) and then on test with that threshold.
+
+    Raises:
+        RunInterrupted: SIGTERM or SIGINT stopped the run (``exit_code`` 128 + signal); a
+            resumable ``last.ckpt`` is kept when a step had run (:mod:`wsol.tasks.interrupt`).
     """
+    with SignalCatcher() as catcher:
+        try:
+            return _train(cfg, catcher)
+        except (RunInterrupted, SIGTERMException, KeyboardInterrupt) as error:
+            signum = catcher.signum or getattr(error, "signum", None)
+            if signum is None:
+                signum = signal.SIGINT if isinstance(error, KeyboardInterrupt) else signal.SIGTERM
+            last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+            detail = f"resume with ckpt_path={last}" if last.is_file() else "no step had run"
+            log.error("Run %s interrupted by %s; %s", cfg.paths.output_dir, _name(signum), detail)
+            raise RunInterrupted(signum, detail) from error
+
+
+def _name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
     if ckpt_path:
         # Before anything is built: a truncated file is named, a hostile stored config refused.
@@ -66,13 +92,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
     run_config["class_names"] = datamodule.class_names
     # Passed after instantiation: Hydra would merge (and instantiate) a dict given to it.
     module = instantiate(cfg.module, _partial_=True)(run_config=run_config)
-    trainer = build_trainer(cfg)
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    trainer = build_trainer(cfg, extra_callbacks=[InterruptCheckpoint(catcher, last)])
 
     if cfg.get("train", True):
         compiling = compile_metrics_during_generation(datamodule, trainer)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        if compiling is not None:
-            compiling.wait()
+        try:
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        finally:
+            if compiling is not None and compiling.poll() is None and trainer.interrupted:
+                compiling.terminate()
+            if compiling is not None:
+                compiling.wait()
         ckpt_path = checkpoint_to_evaluate(trainer, cfg.get("eval_checkpoint", "last"))
     if ckpt_path is None:
         log.info("No checkpoint was saved: evaluating the final weights")

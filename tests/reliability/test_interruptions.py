@@ -1,0 +1,119 @@
+"""Interrupted runs: exit 128 + signal, a resumable last.ckpt, exact resume, finished runs untouched."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from omegaconf import open_dict
+
+from tests.conftest import compose_config
+from tests.helpers.cli import SCRIPTS
+from tests.helpers.small_run import SMALL_RUN
+from wsol.tasks.interrupt import RunInterrupted
+from wsol.utils.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def signal_at(epoch: int, batch: int, signum: int) -> list[str]:
+    return [
+        "+callbacks.kill._target_=tests.helpers.interrupt.SignalAt",
+        f"+callbacks.kill.epoch={epoch}",
+        f"+callbacks.kill.batch={batch}",
+        f"+callbacks.kill.signum={signum}",
+    ]
+
+
+def train_in_process(tmp_path: Path, overrides: list[str], name: str) -> Path:
+    """Train in ``<tmp_path>/logs/train/runs/<name>``; returns the run folder."""
+    from wsol.tasks.train import train
+
+    cfg = compose_config("train", [*SMALL_RUN, *overrides], tmp_path, tmp_path / "data")
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "logs" / "train" / "runs" / name)
+    train(cfg)
+    return Path(cfg.paths.output_dir)
+
+
+def wsol_train(tmp_path: Path, args: list[str]) -> subprocess.CompletedProcess:
+    """``wsol-train`` in a subprocess with data and logs in ``tmp_path`` (tests importable)."""
+    env = {
+        **os.environ,
+        "WSOL_DATA_DIR": str(tmp_path / "data"),
+        "WSOL_LOG_DIR": str(tmp_path / "logs"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [str(SCRIPTS / "wsol-train"), *SMALL_RUN, *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_sigterm_exits_143_and_an_explicit_resume_reproduces_the_run(tmp_path):
+    straight = train_in_process(tmp_path, ["trainer.max_epochs=3"], "straight")
+    result = wsol_train(
+        tmp_path, ["trainer.max_epochs=3", "run_name=interrupted", *signal_at(1, 1, 15)]
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 143, output[-3000:]
+    assert "SIGTERM" in output
+    interrupted = tmp_path / "logs" / "train" / "runs" / "interrupted"
+    last = interrupted / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["epoch"] == 0  # the end of the last whole epoch
+    assert not (interrupted / "metrics.json").exists()
+    resumed = train_in_process(tmp_path, ["trainer.max_epochs=3", f"ckpt_path={last}"], "r")
+    assert resumed == interrupted
+    assert metrics(resumed) == metrics(straight)
+
+
+def test_ckpt_path_last_resumes_the_unfinished_run_and_leaves_the_finished_one(tmp_path):
+    finished = train_in_process(tmp_path, ["trainer.max_epochs=1"], "finished")
+    before = hashes(finished)
+    with pytest.raises(RunInterrupted) as error:
+        train_in_process(tmp_path, signal_at(1, 0, signal.SIGINT), "interrupted")
+    assert error.value.exit_code == 130
+    interrupted = tmp_path / "logs" / "train" / "runs" / "interrupted"
+    assert (interrupted / "checkpoints" / "last.ckpt").is_file()
+
+    result = wsol_train(tmp_path, ["ckpt_path=last"])
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    runs = tmp_path / "logs" / "train" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == ["finished", "interrupted"]  # no stray
+    assert (interrupted / "metrics.json").is_file()
+    assert "ckpt_path=last resumes" in (interrupted / "train.log").read_text()
+    assert list((interrupted / ".hydra").glob("resume-*/overrides.yaml"))
+    assert hashes(finished) == before
+
+
+def test_sigterm_in_the_first_epoch_saves_a_resumable_checkpoint(tmp_path):
+    with pytest.raises(RunInterrupted) as error:
+        train_in_process(tmp_path, signal_at(0, 0, signal.SIGTERM), "early")
+    assert error.value.exit_code == 143
+    last = tmp_path / "logs" / "train" / "runs" / "early" / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["global_step"] == 1
+    resumed = train_in_process(tmp_path, [f"ckpt_path={last}"], "again")
+    assert resumed == last.parent.parent and "test/maxboxaccv2" in metrics(resumed)
