@@ -1,4 +1,4 @@
-"""Interrupted runs: exit 128 + signal, a resumable last.ckpt, exact resume, finished runs untouched."""
+"""Interrupted runs: exit 128 + signal, a resumable last.ckpt, exact resume, finished runs kept."""
 
 from __future__ import annotations
 
