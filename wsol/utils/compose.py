@@ -12,9 +12,30 @@ from omegaconf import DictConfig, open_dict
 
 from wsol.utils.resolvers import register_resolvers
 
-# The configs live at the top of the repository (wsol is installed from a clone with
-# `pip install -e .`); WSOL_CONFIG_DIR points elsewhere.
-CONFIG_DIR = os.environ.get("WSOL_CONFIG_DIR", str(Path(__file__).resolve().parents[2] / "configs"))
+
+def find_config_dir() -> str:
+    """The folder of ``train.yaml``, ``eval.yaml``, ``predict.yaml`` and the config groups.
+
+    In order: ``WSOL_CONFIG_DIR``; ``wsol/configs`` inside an installed package (a wheel
+    carries the repository's ``configs/`` there, see setup.py); the repository's top-level
+    ``configs/`` (a clone on ``PYTHONPATH`` or an editable install).
+    """
+    if os.environ.get("WSOL_CONFIG_DIR"):
+        path = Path(os.environ["WSOL_CONFIG_DIR"]).expanduser().absolute()
+        if not (path / "train.yaml").is_file():
+            raise FileNotFoundError(f"WSOL_CONFIG_DIR={path}: no train.yaml there")
+        return str(path)
+    package = Path(__file__).resolve().parents[1]
+    for path in (package / "configs", package.parent / "configs"):
+        if (path / "train.yaml").is_file():
+            return str(path)
+    raise FileNotFoundError(
+        f"no wsol configs in {package / 'configs'} (installed package) or "
+        f"{package.parent / 'configs'} (clone); reinstall wsol or set WSOL_CONFIG_DIR"
+    )
+
+
+CONFIG_DIR = find_config_dir()
 
 
 def compose_config(
