@@ -1,6 +1,8 @@
 """Decoding image and mask files: every image becomes 8-bit RGB, every mask a grey array.
 
-Images are decoded with PIL in their stored orientation (no EXIF rotation: the metadata's
+JPEG files (nearly every photo data set) are decoded by ``torchvision.io.decode_image``
+(libjpeg-turbo, straight into a uint8 tensor, greyscale and CMYK converted to RGB; pixel-equal
+to PIL here). Every other file goes through PIL. Images are decoded in their stored orientation (no EXIF rotation: the metadata's
 sizes and boxes refer to the stored pixels). Mode conversions:
 
 - ``L``, ``P``, ``CMYK``, ``YCbCr``, ``1`` ...: PIL's own conversion to RGB.
@@ -21,7 +23,48 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
+from torch import Tensor
+from torchvision.io import ImageReadMode, decode_image, read_file
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+
+
+def read_image_tensor(path: str | Path) -> Tensor:
+    """Decode an image file as an RGB tensor (the loaders' path: JPEG without PIL).
+
+    Returns:
+        uint8 tensor [3, H, W].
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be decoded (message names the file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found")
+    with open(path, "rb") as handle:
+        is_jpeg = handle.read(3) == _JPEG_MAGIC
+    if not is_jpeg:
+        return torch.from_numpy(read_image_rgb(path)).permute(2, 0, 1).contiguous()
+    try:
+        return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+    except RuntimeError as error:
+        reason = str(error).rsplit(", ", 1)[-1]
+        raise ValueError(f"{path}: unreadable image ({reason})") from error
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header (the pixels are not decoded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable image ({error})") from error
 
 
 def read_image_rgb(path: str | Path) -> np.ndarray:
