@@ -54,7 +54,7 @@ def test_missing_sizes_are_read_lazily_from_headers(valid, monkeypatch, sizes):
     # Box data without sizes and without its image: the error names both.
     (valid.data / "a.png").unlink()
     with pytest.raises(FileNotFoundError, match=r"a.png: image file not found .*image_sizes"):
-        split.records[0].size
+        _ = split.records[0].size
 
 
 def test_partial_sizes_file_names_the_missing_image(valid):

@@ -47,8 +47,9 @@ class WSOLDataModule(LightningDataModule):
         data_root: folder the image ids are relative to; None takes the preparer's.
         mask_root: folder mask paths are relative to (default: the preparer's, else data_root).
         num_classes: number of classes; labels are checked against it (default: the
-            preparer's ``num_classes``).
-        class_names: optional names (default: the preparer's ``class_names`` if it has them).
+            preparer's ``num_classes``, else the number of class names).
+        class_names: optional names (default: the preparer's ``class_names`` if it has them,
+            else the lines of ``<metadata_root>/class_names.txt``, which the converters write).
         train_split: training split (labels only; localization optional).
         val_split: validation split (fully annotated: model and CAM-threshold selection).
         test_split: test split (fully annotated).
@@ -115,12 +116,20 @@ class WSOLDataModule(LightningDataModule):
         self.data_root = Path(data_root)
         mask_root = mask_root if mask_root is not None else roots[2]
         self.mask_root = Path(mask_root) if mask_root is not None else None
-        if num_classes is None:
-            num_classes = getattr(preparer, "num_classes", None)
-        if num_classes is None:
-            raise ValueError("data.num_classes must be set (no preparer provides it)")
+        names_file = self.metadata_root / "class_names.txt"
         if class_names is None:
             class_names = getattr(preparer, "class_names", None)
+        if class_names is None and names_file.is_file():
+            class_names = [n for n in names_file.read_text(encoding="utf-8").splitlines() if n]
+        if num_classes is None:
+            num_classes = getattr(preparer, "num_classes", None)
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)
+        if num_classes is None:
+            raise ValueError(
+                f"data.num_classes must be set (no preparer provides it and {names_file} "
+                "does not exist)"
+            )
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(
                 f"data.class_names has {len(class_names)} names but num_classes={num_classes}"
@@ -239,8 +248,7 @@ class WSOLDataModule(LightningDataModule):
         errors = self.skipped_images[epoch]
         if errors:
             log.warning(
-                "epoch %d: skipped %d unreadable training image(s) (data.skip_bad_images=true): "
-                "%s",
+                "epoch %d: skipped %d unreadable training image(s) (data.skip_bad_images=true): %s",
                 epoch,
                 len(errors),
                 "; ".join(sorted(set(errors))[:20]),

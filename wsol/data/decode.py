@@ -2,8 +2,9 @@
 
 JPEG files (nearly every photo data set) are decoded by ``torchvision.io.decode_image``
 (libjpeg-turbo, straight into a uint8 tensor, greyscale and CMYK converted to RGB; pixel-equal
-to PIL here). Every other file goes through PIL. Images are decoded in their stored orientation (no EXIF rotation: the metadata's
-sizes and boxes refer to the stored pixels). Mode conversions:
+to PIL here). Every other file goes through PIL. Images are decoded in their stored
+orientation (no EXIF rotation: the metadata's sizes and boxes refer to the stored pixels).
+PIL's mode conversions:
 
 - ``L``, ``P``, ``CMYK``, ``YCbCr``, ``1`` ...: PIL's own conversion to RGB.
 - ``RGBA``, ``LA``, ``PA`` and palettes with transparency: the alpha channel is dropped (the
@@ -19,6 +20,7 @@ Masks are read like the reference evaluator reads them: ``cv2.imread(IMREAD_GRAY
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import cv2
@@ -29,6 +31,13 @@ from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image, read_file
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
+# torchvision 0.29 warns on every decode that TorchCodec will take this over; until then
+# decode_image is the tensor decoder torchvision provides (TorchCodec is not a dependency).
+warnings.filterwarnings(
+    "ignore",
+    message="The image decoding and encoding capabilities of TorchVision are deprecated",
+    category=DeprecationWarning,
+)
 
 
 def read_image_tensor(path: str | Path) -> Tensor:
