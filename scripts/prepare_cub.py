@@ -6,7 +6,7 @@ Nothing is downloaded. Every image is decoded once; unusable ones are refused an
 ``OUT_DIR/refused.txt``. Running it again writes the same files.
 """
 
-from wsol.data.formats.convert import converter_parser, report
+from wsol.data.formats.convert import converter_parser, options, report
 from wsol.data.formats.cub import prepare_cub
 
 
@@ -15,15 +15,7 @@ def main() -> int:
     parser.add_argument("cub_root", help="the CUB_200_2011 folder (images.txt, images/, ...)")
     parser.add_argument("out_dir", help="where the metadata folders are written")
     args = parser.parse_args()
-    return report(
-        prepare_cub(
-            args.cub_root,
-            args.out_dir,
-            val_list=args.val_list,
-            workers=args.workers,
-            progress=not args.no_progress,
-        )
-    )
+    return report(prepare_cub(args.cub_root, args.out_dir, **options(args)))
 
 
 if __name__ == "__main__":

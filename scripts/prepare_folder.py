@@ -7,7 +7,7 @@ image, or one COCO-style JSON file) → wsolevaluation metadata (``train/``, ``v
 Images without boxes are trained on but not scored; the summary counts them.
 """
 
-from wsol.data.formats.convert import converter_parser, report
+from wsol.data.formats.convert import converter_parser, options, report
 from wsol.data.formats.folder import prepare_folder
 
 
@@ -23,10 +23,8 @@ def main() -> int:
             args.root,
             args.out_dir,
             coco=args.coco,
-            val_list=args.val_list,
             test_list=args.test_list,
-            workers=args.workers,
-            progress=not args.no_progress,
+            **options(args),
         )
     )
 

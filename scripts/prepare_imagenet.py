@@ -8,7 +8,7 @@ protocol's ``test`` split. Nothing is downloaded; unusable images are listed in
 ``OUT_DIR/refused.txt``.
 """
 
-from wsol.data.formats.convert import converter_parser, report
+from wsol.data.formats.convert import converter_parser, options, report
 from wsol.data.formats.imagenet import prepare_imagenet
 
 
@@ -25,9 +25,7 @@ def main() -> int:
             train_dir=args.train,
             val_images=args.val_images,
             val_boxes=args.val_boxes,
-            val_list=args.val_list,
-            workers=args.workers,
-            progress=not args.no_progress,
+            **options(args),
         )
     )
 

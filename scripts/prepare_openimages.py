@@ -6,7 +6,7 @@
 Nothing is downloaded; unusable images and masks are listed in ``OUT_DIR/refused.txt``.
 """
 
-from wsol.data.formats.convert import converter_parser, report
+from wsol.data.formats.convert import converter_parser, options, report
 from wsol.data.formats.openimages import prepare_openimages
 
 
@@ -21,9 +21,7 @@ def main() -> int:
             args.root,
             args.out_dir,
             mask_root=args.mask_root,
-            val_list=args.val_list,
-            workers=args.workers,
-            progress=not args.no_progress,
+            **options(args),
         )
     )
 

@@ -21,6 +21,8 @@ Masks are read like the reference evaluator reads them: ``cv2.imread(IMREAD_GRAY
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -40,25 +42,32 @@ warnings.filterwarnings(
 )
 
 
-def read_image_tensor(path: str | Path) -> Tensor:
-    """Decode an image file as an RGB tensor (the loaders' path: JPEG without PIL).
-
-    Returns:
-        uint8 tensor [3, H, W].
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: the file cannot be decoded (message names the file).
-    """
+def _image_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image file not found")
-    with open(path, "rb") as handle:
-        is_jpeg = handle.read(3) == _JPEG_MAGIC
-    if not is_jpeg:
+    return path
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """The image opened by PIL; any decoding failure becomes a ValueError naming the file."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable image ({error})") from error
+
+
+def read_image_tensor(path: str | Path) -> Tensor:
+    """Like :func:`read_image_rgb`, as a uint8 tensor [3, H, W]; JPEG files skip PIL (the
+    loaders' path)."""
+    path = _image_file(path)
+    data = read_file(str(path))
+    if bytes(data[:3].tolist()) != _JPEG_MAGIC:
         return torch.from_numpy(read_image_rgb(path)).permute(2, 0, 1).contiguous()
     try:
-        return decode_image(read_file(str(path)), mode=ImageReadMode.RGB)
+        return decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError as error:
         reason = str(error).rsplit(", ", 1)[-1]
         raise ValueError(f"{path}: unreadable image ({reason})") from error
@@ -66,14 +75,8 @@ def read_image_tensor(path: str | Path) -> Tensor:
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) of an image file from its header (the pixels are not decoded)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{path}: unreadable image ({error})") from error
+    with _opened(_image_file(path)) as image:
+        return image.size
 
 
 def read_image_rgb(path: str | Path) -> np.ndarray:
@@ -86,15 +89,9 @@ def read_image_rgb(path: str | Path) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: the file cannot be decoded (message names the file).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return _to_rgb(image)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{path}: unreadable image ({error})") from error
+    with _opened(_image_file(path)) as image:
+        image.load()
+        return _to_rgb(image)
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

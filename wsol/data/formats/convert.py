@@ -287,6 +287,11 @@ def converter_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def options(args: argparse.Namespace) -> dict:
+    """The shared options of :func:`converter_parser`, as keywords of :func:`convert`."""
+    return dict(val_list=args.val_list, workers=args.workers, progress=not args.no_progress)
+
+
 def report(summary: Summary) -> int:
     """Print the summary; exit status 0 (refused images are listed, not fatal)."""
     print("\n".join(summary.lines()))

@@ -75,25 +75,16 @@ def prepare_cub(
     cub_root: str | os.PathLike,
     out_dir: str | os.PathLike,
     *,
-    val_list: str | os.PathLike | None = None,
     num_classes: int = 200,
-    workers: int = 0,
-    progress: bool = True,
+    **options,
 ) -> Summary:
     """Convert a CUB-200-2011 root; the data root of the metadata is ``<cub_root>/images``
-    (``class_names.txt`` from ``classes.txt`` when present)."""
+    (``class_names.txt`` from ``classes.txt`` when present). ``options``: ``val_list``,
+    ``workers``, ``progress`` of :func:`~wsol.data.formats.convert.convert`."""
     candidates = cub_candidates(cub_root, num_classes)
     names_path = Path(cub_root) / "classes.txt"
     names = None
     if names_path.is_file():
         rows = sorted(_by_id(names_path, ("id", "name")).items())
         names = [fields[0] for _, (_, fields) in rows]
-    return convert(
-        candidates,
-        out_dir,
-        Path(cub_root) / "images",
-        val_list=val_list,
-        class_names=names,
-        workers=workers,
-        progress=progress,
-    )
+    return convert(candidates, out_dir, Path(cub_root) / "images", class_names=names, **options)

@@ -19,17 +19,8 @@ import json
 import os
 from pathlib import Path
 
-from wsol.data.formats.convert import (
-    Candidate,
-    Summary,
-    convert,
-    fail,
-    image_files,
-    number,
-    read_id_list,
-    relative_id,
-    xywh_box,
-)
+from wsol.data.formats import convert as common
+from wsol.data.formats.convert import Candidate, Summary, convert, fail
 from wsol.data.formats.imagenet import read_voc_objects
 
 
@@ -57,8 +48,8 @@ def read_coco_boxes(path: Path) -> dict[str, list[tuple[int, int, int, int]]]:
                 None,
                 f"annotations[{i}]: image_id {annotation.get('image_id')!r} is not in 'images'",
             )
-        x, y, w, h = (number(path, None, str(v), f"annotations[{i}] bbox") for v in bbox)
-        boxes[names[annotation["image_id"]]].append(xywh_box(x, y, w, h))
+        x, y, w, h = (common.number(path, None, str(v), f"annotations[{i}] bbox") for v in bbox)
+        boxes[names[annotation["image_id"]]].append(common.xywh_box(x, y, w, h))
     return boxes
 
 
@@ -73,8 +64,8 @@ def folder_candidates(
     coco_boxes = read_coco_boxes(Path(coco)) if coco is not None else {}
     candidates, seen = [], set()
     for label, cls in enumerate(classes):
-        for image in image_files(root / cls):
-            image_id = relative_id(image, root)
+        for image in common.image_files(root / cls):
+            image_id = common.relative_id(image, root)
             seen.add(image_id)
             boxes = list(coco_boxes.get(image_id, []))
             voc = image.with_suffix(".xml")
@@ -93,25 +84,15 @@ def prepare_folder(
     out_dir: str | os.PathLike,
     *,
     coco: str | os.PathLike | None = None,
-    val_list: str | os.PathLike | None = None,
     test_list: str | os.PathLike | None = None,
-    workers: int = 0,
-    progress: bool = True,
+    **options,
 ) -> Summary:
-    """Convert a class-folder tree."""
+    """Convert a class-folder tree. ``options``: ``val_list``, ``workers``, ``progress`` of
+    :func:`~wsol.data.formats.convert.convert`."""
     candidates, refused, classes = folder_candidates(root, coco)
     if test_list is not None:
-        listed = set(read_id_list(Path(test_list), {c.image_id: c for c in candidates}))
+        listed = set(common.read_id_list(Path(test_list), {c.image_id: c for c in candidates}))
         for candidate in candidates:
             candidate.split = "test" if candidate.image_id in listed else candidate.split
-    return convert(
-        candidates,
-        out_dir,
-        root,
-        val_list=val_list,
-        unscored_to_train=True,
-        refused=refused,
-        workers=workers,
-        class_names=classes,
-        progress=progress,
-    )
+    options.update(unscored_to_train=True, refused=refused, class_names=classes)
+    return convert(candidates, out_dir, root, **options)

@@ -114,19 +114,9 @@ def prepare_imagenet(
     train_dir: str | os.PathLike | None = None,
     val_images: str | os.PathLike | None = None,
     val_boxes: str | os.PathLike | None = None,
-    val_list: str | os.PathLike | None = None,
-    workers: int = 0,
-    progress: bool = True,
+    **options,
 ) -> Summary:
-    """Convert ILSVRC folders (``class_names.txt``: the sorted WNIDs)."""
+    """Convert ILSVRC folders (``class_names.txt``: the sorted WNIDs). ``options``:
+    ``val_list``, ``workers``, ``progress`` of :func:`~wsol.data.formats.convert.convert`."""
     candidates, data_root, refused, wnids = imagenet_candidates(train_dir, val_images, val_boxes)
-    return convert(
-        candidates,
-        out_dir,
-        data_root,
-        val_list=val_list,
-        refused=refused,
-        workers=workers,
-        class_names=wnids,
-        progress=progress,
-    )
+    return convert(candidates, out_dir, data_root, refused=refused, class_names=wnids, **options)

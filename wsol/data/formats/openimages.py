@@ -75,20 +75,11 @@ def prepare_openimages(
     out_dir: str | os.PathLike,
     *,
     mask_root: str | os.PathLike | None = None,
-    val_list: str | os.PathLike | None = None,
-    workers: int = 0,
-    progress: bool = True,
+    **options,
 ) -> Summary:
-    """Convert an OpenImages30k root."""
+    """Convert an OpenImages30k root. ``options``: ``val_list``, ``workers``, ``progress`` of
+    :func:`~wsol.data.formats.convert.convert`."""
     candidates, refused, classes = openimages_candidates(root, mask_root)
-    return convert(
-        candidates,
-        out_dir,
-        root,
-        mask_root if mask_root is not None else root,
-        val_list=val_list,
-        refused=refused,
-        workers=workers,
-        class_names=classes,
-        progress=progress,
-    )
+    masks = mask_root if mask_root is not None else root
+    options.update(refused=refused, class_names=classes)
+    return convert(candidates, out_dir, root, masks, **options)
