@@ -200,7 +200,8 @@ def read_split(
         mask_root: folder the mask paths are relative to (default: ``data_root``).
         num_classes: when given, labels must lie in [0, num_classes).
         require_localization: every image needs at least one box or mask line (evaluation
-            splits); when False, ``localization.txt`` may be missing (training splits).
+            splits); when False, ``localization.txt`` may be missing or empty (training
+            splits).
         check_files: check that every image and mask file exists (errors name the file).
         name: split name (default: the folder's name).
 
