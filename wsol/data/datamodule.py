@@ -116,11 +116,12 @@ class WSOLDataModule(LightningDataModule):
         self.data_root = Path(data_root)
         mask_root = mask_root if mask_root is not None else roots[2]
         self.mask_root = Path(mask_root) if mask_root is not None else None
-        names_file = self.metadata_root / "class_names.txt"
+        names_file, names_source = self.metadata_root / "class_names.txt", None
         if class_names is None:
             class_names = getattr(preparer, "class_names", None)
         if class_names is None and names_file.is_file():
             class_names = [n for n in names_file.read_text(encoding="utf-8").splitlines() if n]
+            names_source = names_file
         if num_classes is None:
             num_classes = getattr(preparer, "num_classes", None)
         if num_classes is None and class_names is not None:
@@ -131,9 +132,8 @@ class WSOLDataModule(LightningDataModule):
                 "does not exist)"
             )
         if class_names is not None and len(class_names) != num_classes:
-            raise ValueError(
-                f"data.class_names has {len(class_names)} names but num_classes={num_classes}"
-            )
+            source = "data.class_names" if names_source is None else str(names_source)
+            raise ValueError(f"{source} has {len(class_names)} names but num_classes={num_classes}")
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names is not None else None
         self.train_split, self.val_split, self.test_split = train_split, val_split, test_split
