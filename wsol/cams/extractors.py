@@ -43,7 +43,8 @@ def check_class_ids(class_ids: Tensor | Sequence[int], batch_size: int, device) 
             f"class_ids must hold one class id per image: expected shape ({batch_size},), "
             f"got {tuple(ids.shape)}"
         )
-    return ids.to(device=device, dtype=torch.long)
+    ids = ids.to(device=device, dtype=torch.long)
+    return ids.clone() if ids.is_inference() else ids
 
 
 def class_scores(logits: Tensor, class_ids: Tensor) -> Tensor:
@@ -124,10 +125,9 @@ class Extractor(ABC):
 
     def _run(self, compute, images: Tensor, class_ids: Tensor | Sequence[int]) -> Tensor:
         """``compute(images, class_ids)`` on checked inputs with the model state guarded."""
-        x = prepare_images(images)
-        ids = check_class_ids(class_ids, len(x), x.device)
         with explaining(self.model, self.eval_mode):
-            result = compute(x, ids)
+            x = prepare_images(images)
+            result = compute(x, check_class_ids(class_ids, len(x), x.device))
         return result.detach()
 
     @abstractmethod
