@@ -105,7 +105,7 @@ def openimages_tree(root: Path) -> Path:
     """OpenImages30k: classes 02b, 01a; train images without masks; test images of different
     sizes with their masks, an ignore mask, a second instance; refused: an image without
     masks, a corrupt mask, a mask of another size than its image, a mask of another class, a
-    corrupt image."""
+    corrupt image, masks of a missing image."""
     jpeg(root / "train/02b/t1.jpg", (40, 30), seed=1)
     jpeg(root / "train/01a/t2.jpg", (30, 40), seed=2)
     test = root / "test"
@@ -124,6 +124,7 @@ def openimages_tree(root: Path) -> Path:
     png_mask(test / "02b/i6_m01a_ff.png", (50, 50), (1, 1, 5, 5))  # another class
     corrupt(test / "01a/i7.jpg")
     png_mask(test / "01a/i7_m01a_gg.png", (50, 50), (1, 1, 5, 5))
+    png_mask(test / "01a/i8_m01a_hh.png", (50, 50), (1, 1, 5, 5))  # its image is missing
     return root
 
 

@@ -199,7 +199,8 @@ def test_openimages_metadata_line_by_line(tmp_path):
     assert "is 25x25, the image 50x50" in reasons["test/02b/i5.jpg"]
     assert reasons["test/02b/i6.jpg"] == "mask i6_m01a_ff.png is not of class 02b"
     assert "unreadable image" in reasons["test/01a/i7.jpg"]
-    assert len(reasons) == 5 and summary.written == {"test": 2, "train": 2}
+    assert reasons["test/01a/i8"] == "masks but no image file"
+    assert len(reasons) == 6 and summary.written == {"test": 2, "train": 2}
     split = read_split(out / "test", root, mask_root=root, num_classes=2)
     assert split.records[0].ignore_path == root / "test/01a/i1_ignore.png"
     assert split.records[1].ignore_path is None and split.has_masks

@@ -5,7 +5,8 @@ under the mask root (default ``ROOT``), for each scored image, per-instance 1-bi
 ``<split>/<class>/<id>_m<class>_<hash>.png`` and at most one RGB ``<id>_ignore.png``.
 Class index = position of the class folder name in sorted order over all splits. Each image's
 mask lines list its instances in file-name order; only the first carries the ignore mask.
-``val`` and ``test`` images without any instance mask are refused (they cannot be scored).
+``val`` and ``test`` images without any instance mask are refused (they cannot be scored), and
+so are masks without their image.
 """
 
 from __future__ import annotations
@@ -46,12 +47,14 @@ def openimages_candidates(
     for split in splits:
         for cls in sorted(d.name for d in (root / split).iterdir() if d.is_dir()):
             masks = _masks_by_image(mask_base / split / cls)
+            stems = set()
             for image in image_files(root / split / cls):
                 if image.suffix.lower() == ".png" and (
                     _MASK.fullmatch(image.name) or image.stem.endswith("_ignore")
                 ):
                     continue  # masks stored next to the images
                 image_id = relative_id(image, root)
+                stems.add(image.stem)
                 found = masks.get(image.stem, [])
                 wrong = [name for name, mask_cls in found if mask_cls != cls]
                 if wrong:
@@ -67,6 +70,8 @@ def openimages_candidates(
                         ignore=ignore if found and (mask_base / ignore).is_file() else None,
                     )
                 )
+            for stem in sorted(set(masks) - stems):
+                refused.append((f"{split}/{cls}/{stem}", "masks but no image file"))
     return candidates, refused, classes
 
 
