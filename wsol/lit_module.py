@@ -22,6 +22,7 @@ from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from wsol.cams.normalize import scoremaps_from_cams
+from wsol.cams.pipeline import scoremaps
 from wsol.methods.base import WSOLMethod
 from wsol.metrics import WSOLMetrics
 from wsol.utils.optim import build_scheduler
@@ -217,12 +218,26 @@ class WSOLLitModule(LightningModule):
         self.log_dict(stage_scalars(stage, values), sync_dist=False, rank_zero_only=False)
 
     # ----------------------------------------------------------------- prediction
-    def predict_step(self, batch: dict, batch_idx: int) -> dict:
-        output = self.method(self.network_input(batch["images"]), None)
+    def predict_step(self, batch: dict, batch_idx: int) -> dict | None:
+        """Classes and the top-1 class's maps of unlabeled images (``wsol-predict``).
+
+        Args:
+            batch: ``images`` [B, 3, S, S] normalized, or None when no file of the batch
+                could be decoded (then there is nothing to predict: None).
+
+        Returns:
+            ``probabilities`` [B, K] (softmax), ``cams`` [B, h, w] of the top-1 class,
+            ``scoremaps`` [B, S, S] float64 in [0, 1] (the protocol's pipeline, evaluation
+            frame) and ``invalid`` [B] bool (maps that could not be normalized, all zeros).
+        """
+        images = batch["images"]
+        if images is None:
+            return None
+        output = self(images)
         probabilities = output.logits.softmax(dim=1)
-        top_class = probabilities.argmax(dim=1)
-        cams = self.method.cams(output, top_class)
-        return {"probabilities": probabilities, "cams": cams, "output": output}
+        cams = self.method.cams(output, probabilities.argmax(dim=1))
+        maps, invalid = scoremaps(cams, tuple(images.shape[-2:]))
+        return {"probabilities": probabilities, "cams": cams, "scoremaps": maps, "invalid": invalid}
 
     # ----------------------------------------------------------------- optimization
     def configure_optimizers(self) -> dict:

@@ -1,5 +1,6 @@
 """wsol-predict end to end: a folder with a corrupt file, greyscale, RGBA, CMYK and a large
-image, through the CLI in a subprocess; settings and errors in-process."""
+image, through the CLI in a subprocess, in one process and in two (DDP); settings and errors
+in-process."""
 
 from __future__ import annotations
 
@@ -79,6 +80,58 @@ def test_cli_predicts_the_good_images_and_reports_the_bad_one(checkpoint, folder
             assert image.size == (width, height)  # the original resolution
     (failure,) = [json.loads(x) for x in (output / "failures.jsonl").read_text().splitlines()]
     assert failure["image"].endswith("corrupt.jpg") and failure["error"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        "failures.jsonl",
+        "overlays",
+        "predictions.jsonl",
+    ]  # the per-process part files are merged and removed
+
+
+@pytest.mark.ddp
+def test_two_processes_write_the_same_records_as_one(checkpoint, folder, tmp_path, monkeypatch):
+    # One thread per process in both runs: with one process on two threads and two on one
+    # (Lightning's default split of the cores), a reduction can round differently and a
+    # probability then differs in its last float32 bit.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    # 7 files (one corrupt) in batches of 2: rank 0 gets batches 0 and 2 (4 files, one batch
+    # mixing a good and the failed file), rank 1 batches 1 and 3 (3 files, a last batch of one).
+    for n in range(2):
+        Image.fromarray(np.full((50 + n, 70, 3), 40 * n, np.uint8)).save(folder / f"flat{n}.png")
+    outputs = {}
+    for name, extra in (("one", []), ("two", ["trainer=ddp_cpu"])):
+        outputs[name] = tmp_path / name
+        args = [
+            f"ckpt_path={checkpoint}",
+            f"input={folder}",
+            f"output={outputs[name]}",
+            f"run_name={name}",
+            "batch_size=2",
+            "extras.print_config=false",
+            *extra,
+        ]
+        run_cli("wsol-predict", args, tmp_path, expect=1)
+
+    def files(output: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(output)): p.read_bytes() for p in output.rglob("*.*")}
+
+    one, two = files(outputs["one"]), files(outputs["two"])
+    assert sorted(one) == sorted(two)
+    for name in sorted(one):  # records, failures and every overlay, byte for byte
+        assert two[name] == one[name], name
+    records = [json.loads(line) for line in one["predictions.jsonl"].splitlines()]
+    images = [Path(r["image"]).name for r in records]
+    assert images == sorted(images) and len(images) == 6  # input order, each image once
+
+
+@pytest.mark.parametrize("count, size, world", [(7, 2, 2), (10, 3, 4), (2, 5, 3), (0, 4, 2)])
+def test_sharded_batches_are_the_single_process_batches(count, size, world):
+    from wsol.tasks.predict import ShardedBatches
+
+    single = list(ShardedBatches(count, size, num_replicas=1, rank=0))
+    shards = [list(ShardedBatches(count, size, num_replicas=world, rank=r)) for r in range(world)]
+    assert sorted(b for shard in shards for b in shard) == single  # each batch once, unchanged
+    assert [i for b in single for i in b] == list(range(count))  # each file once, no padding
+    assert [len(shard) for shard in shards] == [len(single[r::world]) for r in range(world)]
 
 
 def predict_in_process(tmp_path, overrides):

@@ -1,220 +1,157 @@
 """wsol-predict: top-k classes, boxes and heatmap overlays for new images.
 
 The network and its evaluation transform (eval_size, mean, std) are rebuilt from the checkpoint
-alone (``weights_only=True``). Each image is decoded to RGB (:mod:`wsol.data.decode`), resized
-to the evaluation frame like a test image, and the CAM of its top-1 class goes through the
-protocol's score-map and box extraction at the CAM threshold chosen on validation (stored in
-the checkpoint) or ``threshold=``. Boxes are computed in the evaluation frame and mapped back
-to original pixels by :func:`wsol.cams.boxes.boxes_to_original`.
+alone (``weights_only=True``). Each image is decoded to RGB (:mod:`wsol.data.decode`) and
+resized to the evaluation frame like a test image; ``Trainer.predict`` runs
+``WSOLLitModule.predict_step`` on batches (any accelerator, one process or DDP), which takes
+the top-1 class's CAM through the protocol's pipeline (:func:`wsol.cams.pipeline.scoremaps`).
+:class:`wsol.callbacks.prediction_writer.PredictionWriter` extracts the boxes at the CAM
+threshold chosen on validation (stored in the checkpoint) or ``threshold=``, in the evaluation
+frame, and maps them back to original pixels (:func:`wsol.cams.boxes.boxes_to_original`).
 
 Outputs in ``output``: ``predictions.jsonl`` (one JSON object per readable image, in input
-order), ``overlays/<relative path>.png`` (heatmap and boxes at the original resolution),
-``failures.jsonl`` (unreadable files and why). Unreadable files are logged and skipped; the
-command then exits with status 1 (see ``wsol.cli.predict``).
+order whatever the number of processes), ``overlays/<relative path>.png`` (heatmap and boxes at
+the original resolution), ``failures.jsonl`` (unreadable files and why). Unreadable files are
+logged and skipped; the command then exits with status 1 (see ``wsol.cli.predict``).
 """
 
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
+import warnings
+from collections.abc import Iterator
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+from hydra.utils import instantiate
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
-from PIL import Image
-from torch.utils.data import DataLoader
-from tqdm import tqdm
+from torch.utils.data import DataLoader, Sampler
 
-from wsol.cams.boxes import boxes_to_original, cam_boxes
-from wsol.cams.normalize import scoremaps_from_cams
+from wsol.callbacks.prediction_writer import PredictionWriter, PredictSummary
 from wsol.data.datamodule import WSOLDataModule
 from wsol.data.image_files import ImageFiles, collate_image_files, list_images
+from wsol.data.samplers import distributed_world
 from wsol.data.transforms import eval_transform
 from wsol.utils.checkpoint import module_from_checkpoint
 from wsol.utils.run import apply_extras
-from wsol.viz.colormap import colormap_lut
-from wsol.viz.overlay import annotate
-from wsol.viz.panel import class_name
 
 log = logging.getLogger("wsol")
 
-
-@dataclass
-class PredictSummary:
-    """What a prediction run did.
-
-    Attributes:
-        output_dir: the folder of predictions.jsonl, failures.jsonl and overlays/.
-        predicted: number of images predicted.
-        failed: (path, reason) of every file that could not be used.
-    """
-
-    output_dir: Path
-    predicted: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
+__all__ = ["PredictSummary", "predict"]
 
 
 def predict(cfg: DictConfig) -> PredictSummary:
-    """Predict every image of ``cfg.input`` with the checkpoint ``cfg.ckpt_path``."""
+    """Predict every image of ``cfg.input`` with the checkpoint ``cfg.ckpt_path``.
+
+    Runs ``Trainer.predict`` with the ``trainer`` config; under DDP each process predicts
+    every world-size-th batch (no file twice) and rank 0 merges the outputs in input order.
+
+    Returns:
+        the summary of all processes (the same on every rank).
+    """
     apply_extras(cfg)
     module, stored = module_from_checkpoint(cfg.ckpt_path)
-    device = _device(str(cfg.get("device", "auto")))
-    module.to(device)
     size, mean, std = _eval_settings(stored.get("data") or {})
     threshold = _threshold(cfg.get("threshold"), module, cfg.ckpt_path)
     multi = cfg.get("multi_contour")
     multi = bool(module.hparams.loc_multi_contour if multi is None else multi)
-    class_names = stored.get("class_names") or (stored.get("data") or {}).get("class_names")
     top_k = int(cfg.get("top_k", 5))
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
 
     files, root = list_images(cfg.input, bool(cfg.get("recursive", False)))
-    loader = DataLoader(
+    writer = PredictionWriter(
+        output_dir=cfg.output,
+        root=root,
+        settings={"threshold": threshold, "multi_contour": multi, "frame": [size, size]},
+        top_k=top_k,
+        class_names=stored.get("class_names") or (stored.get("data") or {}).get("class_names"),
+        overlays=bool(cfg.get("overlays", True)),
+        colormap=str(cfg.get("colormap", "inferno")),
+        alpha=float(cfg.get("alpha", 0.5)),
+    )
+    data = ImageFilesData(
         ImageFiles(files, eval_transform(size, mean, std)),
         batch_size=int(cfg.get("batch_size", 32)),
         num_workers=int(cfg.get("num_workers", 0)),
-        collate_fn=collate_image_files,
     )
-    writer = _Writer(
-        Path(cfg.output),
-        root,
-        colormap_lut(str(cfg.get("colormap", "inferno"))),
-        float(cfg.get("alpha", 0.5)),
-        bool(cfg.get("overlays", True)),
+    rank_zero_info(
+        f"Predicting {len(files)} file(s) from {cfg.input}: frame {size}x{size}, CAM threshold "
+        f"{threshold:.3f} ({'every' if multi else 'largest'} contour), top-{top_k}"
     )
-    summary = PredictSummary(output_dir=writer.out_dir)
-    log.info(
-        "Predicting %d file(s) from %s: frame %dx%d, CAM threshold %.3f (%s contour), top-%d",
-        len(files),
-        cfg.input,
-        size,
-        size,
-        threshold,
-        "every" if multi else "largest",
-        top_k,
-    )
-    settings = {"threshold": threshold, "multi_contour": multi, "frame": [size, size]}
-    with writer, tqdm(total=len(files), desc="predicting", unit="img") as bar:
-        for batch in loader:
-            for path, reason in batch["failed"]:
-                log.error("Skipped unreadable image %s: %s", path, reason)
-                writer.failure(path, reason)
-                summary.failed.append((path, reason))
-            if batch["images"] is not None:
-                with torch.inference_mode():
-                    out = module.predict_step({"images": batch["images"].to(device)}, 0)
-                scoremaps, invalid = scoremaps_from_cams(out["cams"], (size, size))
-                probabilities = out["probabilities"].float().cpu()
-                for n, path in enumerate(batch["paths"]):
-                    record = {
-                        "image": path,
-                        "width": int(batch["sizes"][n][1]),
-                        "height": int(batch["sizes"][n][0]),
-                        "top_k": _top_k(probabilities[n], top_k, class_names),
-                        **settings,
-                    }
-                    writer.prediction(
-                        record, batch["originals"][n], scoremaps[n].cpu(), not bool(invalid[n])
-                    )
-                    summary.predicted += 1
-            bar.update(len(batch["paths"]) + len(batch["failed"]))
-    _report(summary)
-    return summary
+    trainer = instantiate(cfg.trainer, callbacks=[writer], logger=False)
+    with warnings.catch_warnings():
+        # ShardedBatches returns every file (tested); Lightning cannot know and says so.
+        warnings.filterwarnings("ignore", message="You are using a custom batch sampler")
+        trainer.predict(module, datamodule=data, return_predictions=False)
+    if trainer.is_global_zero:
+        _report(writer.summary)
+    return writer.summary
 
 
-class _Writer:
-    """Writes predictions.jsonl, failures.jsonl and the overlays of one run."""
+class ImageFilesData(LightningDataModule):
+    """The predict loader of an :class:`ImageFiles` set, built once the processes exist.
 
-    def __init__(self, out_dir: Path, root: Path, lut, alpha: float, overlays: bool) -> None:
-        self.out_dir = out_dir
-        self.root = root.absolute()
-        self.lut, self.alpha, self.overlays = lut, alpha, overlays
-        out_dir.mkdir(parents=True, exist_ok=True)
+    The files are cut into the batches one process would run, and under DDP each rank takes
+    every world-size-th batch (:class:`ShardedBatches`); the rank is only known once the
+    Trainer has set up the process group, hence a data module rather than a ready loader.
+    """
 
-    def __enter__(self) -> _Writer:
-        self.predictions = open(self.out_dir / "predictions.jsonl", "w")
-        self.failures = open(self.out_dir / "failures.jsonl", "w")
-        return self
+    def __init__(self, files: ImageFiles, batch_size: int, num_workers: int) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.files, self.batch_size, self.num_workers = files, batch_size, num_workers
 
-    def __exit__(self, *exc) -> None:
-        self.predictions.close()
-        self.failures.close()
-
-    def failure(self, path: str, reason: str) -> None:
-        self.failures.write(json.dumps({"image": path, "error": reason}) + "\n")
-        self.failures.flush()
-
-    def prediction(self, record: dict, original: torch.Tensor, scoremap, valid: bool) -> None:
-        """Complete ``record`` with the top class's boxes, write it and its overlay.
-
-        Args:
-            record: image, size, top_k and settings (threshold, multi_contour, frame).
-            original: uint8 [3, H, W] decoded image.
-            scoremap: [S, S] float64 in [0, 1], top-1 class, evaluation frame.
-            valid: False when the CAM was constant (no boxes then).
-        """
-        height, width = original.shape[-2:]
-        best = record["top_k"][0]
-        frame_boxes = torch.zeros((0, 4), dtype=torch.int64)
-        if valid:
-            frame_boxes = cam_boxes(scoremap, record["threshold"], record["multi_contour"])
-        boxes = boxes_to_original(frame_boxes, scoremap.shape, (height, width))
-        record.update(
-            class_id=best["class_id"],
-            class_name=best["class_name"],
-            probability=best["probability"],
-            cam_valid=valid,
-            boxes=boxes.tolist(),
-            boxes_frame=frame_boxes.tolist(),
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.files,
+            batch_sampler=ShardedBatches(len(self.files), self.batch_size),
+            num_workers=self.num_workers,
+            collate_fn=collate_for_writer,
         )
-        if self.overlays:
-            record["overlay"] = self._overlay(record, original, scoremap, boxes)
-        self.predictions.write(json.dumps(record) + "\n")
-        self.predictions.flush()
-
-    def _overlay(self, record: dict, original, scoremap, boxes) -> str:
-        height, width = original.shape[-2:]
-        upsampled = F.interpolate(
-            scoremap.float()[None, None], size=(height, width), mode="bilinear"
-        )[0, 0].clamp(0, 1)
-        label = f"{record['class_name']} {record['probability']:.0%}"
-        image = annotate(
-            original,
-            upsampled,
-            self.lut,
-            pred_boxes=boxes,
-            alpha=self.alpha,
-            pred_labels=[label] * len(boxes),
-        )
-        name = Path(record["image"]).absolute().relative_to(self.root)
-        path = self.out_dir / "overlays" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.ascontiguousarray(image.permute(1, 2, 0).numpy())).save(path)
-        return str(path.relative_to(self.out_dir))
 
 
-def _top_k(probabilities: torch.Tensor, k: int, class_names) -> list[dict]:
-    """The k most probable classes of one image: id, name and probability, best first."""
-    top = probabilities.topk(min(k, probabilities.shape[0]))
-    return [
-        {"class_id": int(c), "class_name": class_name(int(c), class_names), "probability": float(p)}
-        for p, c in zip(top.values, top.indices, strict=True)
-    ]
+class ShardedBatches(Sampler[list[int]]):
+    """This rank's share of the batches ``[0, B), [B, 2B), ...`` of ``range(count)``.
+
+    Rank r takes batches r, r + world, r + 2 * world, ...: every file once, no padding, and
+    each image is predicted in the same batch as with one process. The network's numbers then
+    do not depend on the number of processes (a convolution's float rounding can depend on
+    the batch it runs in), so the records are identical, not merely close.
+
+    Args:
+        count: number of files.
+        size: files per batch.
+        num_replicas, rank: the world size and this rank (default: the process group's).
+    """
+
+    def __init__(
+        self, count: int, size: int, num_replicas: int | None = None, rank: int | None = None
+    ) -> None:
+        group_rank, group_world = distributed_world()
+        world = group_world if num_replicas is None else num_replicas
+        rank = group_rank if rank is None else rank
+        starts = range(0, count, size)[rank::world]
+        self.batches = [list(range(start, min(start + size, count))) for start in starts]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as error:
-        raise ValueError(f"device: not a torch device: {name!r}") from error
+def collate_for_writer(samples: list[dict]) -> dict:
+    """:func:`collate_image_files` plus ``failed_indices`` (input positions of the failed
+    files, to merge them in input order); originals as numpy arrays, which the Trainer leaves
+    on the host when it moves the batch to the accelerator."""
+    batch = collate_image_files(samples)
+    batch["failed_indices"] = [s["index"] for s in samples if "error" in s]
+    batch["originals"] = [original.numpy() for original in batch["originals"]]
+    return batch
 
 
 def _eval_settings(data: dict) -> tuple[int, list[float], list[float]]:
