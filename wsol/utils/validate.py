@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import sys
 import types
 import typing
 from dataclasses import dataclass
@@ -334,11 +335,22 @@ def validate_config(cfg: DictConfig) -> None:
 
 
 class ValidateConfig(Callback):
-    """Hydra callback: validate the composed config before the run folder exists."""
+    """Hydra callback: validate the composed config before the run folder exists.
+
+    Hydra turns an exception raised by a callback into a warning and carries on, so a config
+    that fails stops the command here: the problems on stderr, exit status 1.
+    """
+
+    def _validate(self, config: DictConfig) -> None:
+        try:
+            validate_config(config)
+        except ConfigValidationError as error:
+            sys.stderr.write(f"{error}\n")
+            raise SystemExit(1) from error
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        validate_config(config)
+        self._validate(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # The sweep's base config; each job's own values are checked again when it starts.
-        validate_config(config)
+        self._validate(config)
