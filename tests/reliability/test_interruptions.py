@@ -139,3 +139,15 @@ def test_slurm_requeue_is_configured_only_under_slurm(monkeypatch, under_slurm):
     (environment,) = plugins
     assert isinstance(environment, SLURMEnvironment) and environment.auto_requeue
     assert environment.requeue_signal == signal.SIGUSR2
+
+
+def test_ckpt_path_last_with_a_finished_run_name_writes_nothing_into_it(tmp_path):
+    done = tmp_path / "logs" / "train" / "runs" / "done"
+    (done / "checkpoints").mkdir(parents=True)
+    (done / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (done / "metrics.json").write_text("{}\n")
+    before = hashes(done)
+    result = wsol_train(tmp_path, ["ckpt_path=last", "run_name=done"])
+    assert result.returncode == 1
+    assert f"run {done} is finished" in result.stderr
+    assert hashes(done) == before and not (done / ".hydra").exists()
