@@ -18,15 +18,20 @@ def payloads(marker: Path) -> dict[str, dict]:
             "self": {"_target_": "pathlib.Path", "_args_": [str(marker)]},
             "data": "written by a checkpoint",
         },
-        "subprocess.run": {"_target_": "subprocess.run", "args": ["touch", str(marker)]},
-        "os.system": {"_target_": "os.system", "command": f"touch {marker}"},
+        "subprocess.run": {
+            "_target_": "subprocess.run",
+            "_args_": [["touch", str(marker)]],
+            "_convert_": "all",
+        },
+        "os.system": {"_target_": "os.system", "_args_": [f"touch {marker}"]},
         # Inside the package's name space but reaching another module's function.
         "wsol.tasks.train.subprocess.run": {
             "_target_": "wsol.tasks.train.subprocess.run",
-            "args": ["touch", str(marker)],
+            "_args_": [["touch", str(marker)]],
+            "_convert_": "all",
         },
         # Smuggled through a resolver: the node appears only when the value is resolved.
-        "oc.create": "${oc.create:{_target_: os.system, command: 'touch " + str(marker) + "'}}",
+        "oc.create": "${oc.create:{_target_: os.system, _args_: ['touch " + str(marker) + "']}}",
     }
 
 

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
 from tests.conftest import compose_config
 from tests.helpers.cli import SCRIPTS
@@ -117,3 +117,37 @@ def test_sigterm_in_the_first_epoch_saves_a_resumable_checkpoint(tmp_path):
     assert load_checkpoint(last)["global_step"] == 1
     resumed = train_in_process(tmp_path, [f"ckpt_path={last}"], "again")
     assert resumed == last.parent.parent and "test/maxboxaccv2" in metrics(resumed)
+
+
+@pytest.mark.parametrize("under_slurm", [True, False])
+def test_slurm_requeue_is_configured_only_under_slurm(monkeypatch, under_slurm):
+    from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+    from wsol.tasks.common import slurm_plugins
+
+    for name in ("SLURM_NTASKS", "SLURM_JOB_NAME", "SLURM_JOB_ID"):
+        monkeypatch.delenv(name, raising=False)
+    if under_slurm:
+        monkeypatch.setenv("SLURM_NTASKS", "1")
+        monkeypatch.setenv("SLURM_JOB_NAME", "wsol")
+        monkeypatch.setenv("SLURM_JOB_ID", "7")
+    cfg = OmegaConf.create({"slurm": {"auto_requeue": True, "requeue_signal": "SIGUSR2"}})
+    plugins = slurm_plugins(cfg)
+    if not under_slurm:
+        assert plugins == []
+        return
+    (environment,) = plugins
+    assert isinstance(environment, SLURMEnvironment) and environment.auto_requeue
+    assert environment.requeue_signal == signal.SIGUSR2
+
+
+def test_ckpt_path_last_with_a_finished_run_name_writes_nothing_into_it(tmp_path):
+    done = tmp_path / "logs" / "train" / "runs" / "done"
+    (done / "checkpoints").mkdir(parents=True)
+    (done / "checkpoints" / "last.ckpt").write_bytes(b"weights")
+    (done / "metrics.json").write_text("{}\n")
+    before = hashes(done)
+    result = wsol_train(tmp_path, ["ckpt_path=last", "run_name=done"])
+    assert result.returncode == 1
+    assert f"run {done} is finished" in result.stderr
+    assert hashes(done) == before and not (done / ".hydra").exists()

@@ -166,7 +166,7 @@ def test_frame_sized_image_keeps_frame_boxes_and_threshold_override(checkpoint, 
 
 
 def test_bad_settings_are_named(checkpoint, tmp_path):
-    with pytest.raises(ValueError, match="threshold must be in"):
+    with pytest.raises(ValueError, match=r"threshold: must be a number in \[0, 1\)"):
         predict_in_process(
             tmp_path, [f"ckpt_path={checkpoint}", f"input={tmp_path}", "threshold=1.5"]
         )

@@ -46,12 +46,19 @@ def load_saved_map(cams_dir: Path, image_id: str, frame: tuple[int, int]) -> tup
         raise FileNotFoundError(f"image {image_id!r}: no score map (tried {tried})")
     try:
         array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, EOFError) as error:
         raise ValueError(
             f"image {image_id!r}: {path} is not a readable .npy array ({error})"
         ) from error
+    if not isinstance(array, np.ndarray):  # np.load opens a zip (np.savez) as an archive
+        array.close()
+        raise ValueError(f"image {image_id!r}: {path} is a .npz archive, not a .npy array")
     if array.ndim != 2:
-        raise ValueError(f"image {image_id!r}: score map must be 2-D, got shape {array.shape}")
+        raise ValueError(
+            f"image {image_id!r}: {path}: score map must be 2-D (H, W), got shape {array.shape}"
+        )
+    if array.size == 0:
+        raise ValueError(f"image {image_id!r}: {path}: score map is empty ({array.shape})")
     if array.dtype not in (np.float32, np.float64):
         raise ValueError(
             f"image {image_id!r}: score map must be float32 or float64, got {array.dtype}"
@@ -68,3 +75,9 @@ def load_saved_map(cams_dir: Path, image_id: str, frame: tuple[int, int]) -> tup
         return scoremap, False
     resized, _ = scoremaps_from_cams(scoremap[None], tuple(frame))
     return resized[0], True
+
+
+def unmatched_maps(cams_dir: Path, image_ids: list[str]) -> list[Path]:
+    """``.npy`` files under ``cams_dir`` that no image id of the metadata would read."""
+    expected = {p.resolve() for image_id in image_ids for p in saved_map_paths(cams_dir, image_id)}
+    return sorted(p for p in cams_dir.rglob("*.npy") if p.resolve() not in expected)

@@ -22,6 +22,8 @@ whose attention was constant.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -37,6 +39,7 @@ from wsol.models.param_rules import (
     describe_method_groups,
     param_groups_from_roles,
 )
+from wsol.utils.validate import Interval
 
 ERASE_WITH = ("label", "prediction")
 
@@ -110,7 +113,7 @@ class ACoLMethod(WSOLMethod):
         self,
         backbone: Backbone,
         num_classes: int,
-        erase_threshold: float = 0.7,
+        erase_threshold: Annotated[float, Interval(0, 1, low_open=True, high_open=True)] = 0.7,
         head_width: int | None = None,
         erase_with: str = "label",
         lr_rule: str = "clean",
@@ -118,8 +121,8 @@ class ACoLMethod(WSOLMethod):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
-        if not erase_threshold > 0:
-            raise ValueError(f"erase_threshold must be > 0, got {erase_threshold}")
+        if not 0 < erase_threshold < 1:
+            raise ValueError(f"erase_threshold must be in (0, 1), got {erase_threshold}")
         if erase_with not in ERASE_WITH:
             raise ValueError(f"erase_with must be one of {ERASE_WITH}, got {erase_with!r}")
         self.backbone = backbone

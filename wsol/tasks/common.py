@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
+import sys
 from pathlib import Path
 
+from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -88,6 +90,25 @@ def resolve_ckpt_path(ckpt_path: str | None, cfg: DictConfig) -> str | None:
         finished,
     )
     return str(_last(unfinished[0]))
+
+
+class ProtectFinishedRuns(Callback):
+    """Hydra callback: ``ckpt_path=last`` with the ``run_name`` of a finished run stops before
+    Hydra writes its files (``.hydra/``, the log) into that run's folder."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        if config.get("ckpt_path") != "last":
+            return
+        try:
+            run_dir = Path(str(config.hydra.run.dir))
+        except Exception:  # noqa: BLE001 - resolvable only inside the run: checked there
+            return
+        if is_finished(run_dir):
+            sys.stderr.write(
+                f"ckpt_path=last: run {run_dir} is finished (it has metrics.json); it is left "
+                "as it is. Choose another run_name, or ckpt_path=<path> to start a new run\n"
+            )
+            raise SystemExit(1)
 
 
 def continue_in_run_dir(cfg: DictConfig, ckpt_path: str) -> None:

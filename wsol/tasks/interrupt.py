@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
 
 from lightning.pytorch import Callback
@@ -51,6 +52,8 @@ class SignalCatcher:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> SignalCatcher:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # Python delivers signals to the main thread only
         for signum in SIGNALS:
             self._previous[signum] = signal.getsignal(signum)
             signal.signal(signum, self._handle)

@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from wsol.cams.saved import load_saved_map
+from wsol.cams.saved import load_saved_map, unmatched_maps
 from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
 from wsol.data.formats.wsoleval import read_split
 from wsol.metrics import MaxBoxAcc, PxAP
@@ -50,6 +50,14 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
     )
     if len(split) == 0:
         raise ValueError(f"{metadata_dir}: the split has no images")
+    unmatched = unmatched_maps(cams_dir, [record.image_id for record in split.records])
+    if unmatched:
+        log.warning(
+            "%d .npy file(s) in %s have no line in the metadata and are not scored (first: %s)",
+            len(unmatched),
+            cams_dir,
+            unmatched[0],
+        )
     frame = (int(cfg.frame_size), int(cfg.frame_size))
     interval, ious = float(cfg.eval.cam_curve_interval), tuple(cfg.eval.iou_thresholds)
     v2 = MaxBoxAcc(iou_thresholds=ious, cam_curve_interval=interval, multi_contour=True)

@@ -76,13 +76,13 @@ def _name(signum: int) -> str:
 
 
 def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
+    apply_extras(cfg)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
     if ckpt_path:
         # Before anything is built: a truncated file is named, a hostile stored config refused.
         load_checkpoint(ckpt_path)
     if ckpt_path and cfg.get("train", True):
         continue_in_run_dir(cfg, ckpt_path)
-    apply_extras(cfg)
     save_resolved_config(cfg, cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True)
 

@@ -18,6 +18,8 @@ file) so a bad data set is fixed at its source rather than discovered mid-traini
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -34,16 +36,26 @@ def _fail(path: Path, line: int | None, reason: str) -> ValueError:
 
 
 def _lines(path: Path, required: bool = True) -> Iterator[tuple[int, list[str]]]:
-    """(1-based line number, comma-separated fields) of each non-blank line."""
+    """(1-based line number, comma-separated fields) of each non-blank line.
+
+    UTF-8, with or without the byte-order mark some editors write; any other byte is an error
+    naming the file, the line and the byte.
+    """
     if not path.is_file():
         if required:
             raise FileNotFoundError(f"{path}: metadata file not found")
         return
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield number, line.split(",")
+    data = path.read_bytes()
+    data = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise _fail(path, line, f"not UTF-8 (byte 0x{data[error.start]:02x})") from None
+    for number, line in enumerate(io.StringIO(text, newline=None), start=1):
+        line = line.rstrip("\r\n")
+        if line.strip():
+            yield number, line.split(",")
 
 
 def _int(path: Path, line: int, text: str, what: str) -> int:
