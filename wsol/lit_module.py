@@ -21,11 +21,10 @@ from torch import Tensor
 from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from wsol.cams.normalize import scoremaps_from_cams
+from wsol.cams.pipeline import scoremaps
 from wsol.methods.base import WSOLMethod
-from wsol.metrics import WSOLMetrics
+from wsol.metrics import WSOLMetrics, result_keys
 from wsol.utils.optim import build_scheduler
-from wsol.utils.run import stage_scalars
 
 
 def plain_container(config: Any) -> dict:
@@ -169,12 +168,12 @@ class WSOLLitModule(LightningModule):
         images, labels = batch["images"], batch["labels"]
         output = self.method(self.network_input(images), labels)
         cams = self.method.cams(output, labels)
-        scoremaps, bad = scoremaps_from_cams(cams, tuple(images.shape[-2:]))
+        maps, bad = scoremaps(cams, tuple(images.shape[-2:]))
         metrics.update(
-            scoremaps, batch["gt_boxes"], labels, output.logits, gt_masks=batch.get("gt_masks")
+            maps, batch["gt_boxes"], labels, output.logits, gt_masks=batch.get("gt_masks")
         )
         invalid.update(bad.sum())
-        return {"output": output, "scoremaps": scoremaps, "invalid": bad}
+        return {"output": output, "scoremaps": maps, "invalid": bad}
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         result = self._evaluate_batch(batch, self.val_metrics, self.val_invalid)
@@ -214,7 +213,7 @@ class WSOLLitModule(LightningModule):
 
     def _log_results(self, stage: str, values: dict) -> None:
         # Metric states are already reduced across processes by torchmetrics.
-        self.log_dict(stage_scalars(stage, values), sync_dist=False, rank_zero_only=False)
+        self.log_dict(result_keys(stage, values), sync_dist=False, rank_zero_only=False)
 
     # ----------------------------------------------------------------- prediction
     def predict_step(self, batch: dict, batch_idx: int) -> dict:

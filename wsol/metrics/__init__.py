@@ -13,6 +13,7 @@ multi-process DDP on one machine) or call `set_num_threads` to change it.
 from wsol.metrics._threads import get_num_threads, set_num_threads
 from wsol.metrics.boxes import MaxBoxAcc
 from wsol.metrics.collection import WSOLMetrics
+from wsol.metrics.keys import result_keys
 from wsol.metrics.localization import LocalizationAccuracy
 from wsol.metrics.masks import PxAP
 
@@ -22,5 +23,6 @@ __all__ = [
     "PxAP",
     "WSOLMetrics",
     "get_num_threads",
+    "result_keys",
     "set_num_threads",
 ]

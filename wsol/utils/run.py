@@ -11,6 +11,8 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from wsol.metrics.keys import result_keys
+
 log = logging.getLogger("wsol")
 
 
@@ -49,22 +51,13 @@ def to_float_dict(metrics: dict) -> dict[str, float]:
     return out
 
 
-def stage_scalars(stage: str, values: dict) -> dict[str, float]:
-    """``{"<stage>/<name>": float}`` of a metrics result, curves left out."""
-    return {
-        f"{stage}/{key}": float(value)
-        for key, value in values.items()
-        if key != "curves" and value is not None
-    }
-
-
 def logged_and_exact(results: list[dict], stage: str, exact: dict | None) -> dict[str, float]:
     """Logged metrics of a validate/test call, with the metric results themselves on top.
 
     Lightning logs float32; the protocol's numbers and thresholds are kept at full precision.
     """
     merged = {key: float(value) for key, value in (results[0] if results else {}).items()}
-    merged.update(stage_scalars(stage, exact or {}))
+    merged.update(result_keys(stage, exact or {}))
     return merged
 
 
