@@ -194,7 +194,7 @@ class WSOLLitModule(LightningModule):
 
     def on_test_epoch_start(self) -> None:
         threshold = float(self.loc_threshold)
-        self.test_metrics.set_loc_threshold(None if math.isnan(threshold) else threshold)
+        self.test_metrics.loc.set_threshold(None if math.isnan(threshold) else threshold)
         if math.isnan(threshold):
             rank_zero_info(
                 "No validation threshold in this checkpoint: top-1/GT-known loc on test use "

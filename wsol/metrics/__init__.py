@@ -1,8 +1,9 @@
 """WSOL evaluation metrics, exact to the reference protocol (see PROTOCOL.md).
 
 `MaxBoxAcc` (V1 / V2 by arguments), `PxAP` and `LocalizationAccuracy` are torchmetrics
-metrics with fixed-size "sum" states; `WSOLMetrics` computes all of them for one split
-from a single contour sweep per map. `wsol.metrics.functional` holds the pure core.
+metrics with fixed-size "sum" states; `WSOLMetrics` holds all of them for one split and
+feeds them from a single contour sweep per map. `wsol.metrics.functional` holds the pure
+core; `result_keys` names the results ``stage/name`` wherever they are logged or saved.
 
 The compiled kernels spread the maps of a batch over several threads (same counts for any
 number): by default as many as the CPU cores this process may use; set the environment

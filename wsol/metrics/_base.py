@@ -26,6 +26,12 @@ class ShapedMetric(Metric):
         """Shapes of the result tensors by key ("curves/thresholds" for nested dicts)."""
         return {}
 
+    def _record_update(self) -> None:
+        """What torchmetrics' wrapped ``update`` records, for states added by another path
+        (`WSOLMetrics` feeding its metrics from one shared sweep): drop the cached result."""
+        self._update_count += 1
+        self._computed = None
+
     def _wrap_compute(self, compute: Callable) -> Callable:
         wrapped = super()._wrap_compute(compute)
 

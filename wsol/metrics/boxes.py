@@ -68,9 +68,22 @@ class MaxBoxAcc(ShapedMetric):
             self._ious if self.multi_contour else empty,
             empty if self.multi_contour else self._ious,
         )
-        found = counts.multi if self.multi_contour else counts.single
-        self.correct += torch.from_numpy(found).to(self.correct.device)
-        self.n_images += len(maps)
+        self._add(counts.multi if self.multi_contour else counts.single, len(maps))
+
+    def add_counts(self, correct: np.ndarray, n_images: int) -> None:
+        """Add counts computed elsewhere (`WSOLMetrics` shares one contour sweep this way).
+
+        Args:
+            correct: [D, T] images correct per (IoU threshold, CAM threshold) of this
+                metric's contour mode, as `functional.box_counts` returns them.
+            n_images: the number of images counted.
+        """
+        self._add(correct, n_images)
+        self._record_update()
+
+    def _add(self, correct: np.ndarray, n_images: int) -> None:
+        self.correct += torch.from_numpy(correct).to(self.correct.device)
+        self.n_images += n_images
 
     def compute(self) -> dict:
         """``value``, ``per_iou`` [D], ``curve`` [D, T] (percent), ``thresholds`` [T],
