@@ -27,6 +27,19 @@ from wsol.metrics import WSOLMetrics, result_keys
 from wsol.utils.optim import build_scheduler
 
 
+def _percentages(values: Sequence) -> list[int]:
+    return [int(v) for v in values]
+
+
+# Evaluation settings kept as hyper-parameters, each with its plain-data type; with the
+# ``loc_threshold`` buffer they form the protocol a checkpoint is scored with.
+PROTOCOL_SETTINGS: dict[str, Callable] = {
+    "cam_curve_interval": float,
+    "iou_thresholds": _percentages,
+    "loc_multi_contour": bool,
+}
+
+
 def plain_container(config: Any) -> dict:
     """A config as plain dicts/lists (Hydra's instantiate turns dict kwargs into DictConfigs,
     which a checkpoint could then only load with pickle, not with ``weights_only=True``)."""
@@ -80,7 +93,7 @@ class WSOLLitModule(LightningModule):
                 "head_lr_mult": float(head_lr_mult),
                 "scheduler_interval": scheduler_interval,
                 "cam_curve_interval": float(cam_curve_interval),
-                "iou_thresholds": [int(i) for i in iou_thresholds],
+                "iou_thresholds": _percentages(iou_thresholds),
                 "loc_multi_contour": bool(loc_multi_contour),
                 "channels_last": bool(channels_last),
             }
@@ -103,6 +116,24 @@ class WSOLLitModule(LightningModule):
         self.last_test_results: dict | None = None
         # Threshold maximizing MaxBoxAcc(50) on validation; NaN until a validation has run.
         self.register_buffer("loc_threshold", torch.tensor(math.nan, dtype=torch.float64))
+
+    @property
+    def protocol(self) -> dict:
+        """The evaluation protocol this module scores with, as plain data: the settings of
+        `PROTOCOL_SETTINGS` and ``loc_threshold`` (chosen on validation; None before one ran).
+        All of it travels in the checkpoint (hyper-parameters and a buffer)."""
+        threshold = float(self.loc_threshold)
+        settings = {name: cast(self.hparams[name]) for name, cast in PROTOCOL_SETTINGS.items()}
+        return {**settings, "loc_threshold": None if math.isnan(threshold) else threshold}
+
+    def set_protocol(self, **settings) -> None:
+        """Replace protocol settings (names of `PROTOCOL_SETTINGS`); the next validate/test
+        builds its metrics with them."""
+        unknown = set(settings) - set(PROTOCOL_SETTINGS)
+        if unknown:
+            raise ValueError(f"not an evaluation protocol setting: {sorted(unknown)}")
+        for name, value in settings.items():
+            self.hparams[name] = PROTOCOL_SETTINGS[name](value)
 
     def _make_metrics(self, with_masks: bool) -> WSOLMetrics:
         hp = self.hparams

@@ -69,3 +69,13 @@ def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     log.info("Metrics written to %s", path)
     return path
+
+
+@rank_zero_only
+def write_protocol(protocol: dict, output_dir: str | Path) -> Path:
+    """Write ``protocol.json`` (the evaluation protocol the numbers of ``metrics.json`` were
+    computed with, `WSOLLitModule.protocol`) into the run directory."""
+    path = Path(output_dir) / "protocol.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(protocol, indent=2) + "\n")
+    return path
