@@ -17,7 +17,6 @@ import pytest
 import torch
 from torchmetrics import Metric
 
-from tests.helpers import reference_protocol as ref
 from tests.helpers.adversarial_maps import gt_boxes, scoremap
 from wsol.metrics import (
     MaxBoxAcc,
@@ -28,6 +27,7 @@ from wsol.metrics import (
     set_num_threads,
 )
 from wsol.metrics import functional as F
+from wsol.metrics import reference as ref
 
 
 @pytest.fixture(autouse=True)

@@ -1,10 +1,12 @@
-"""Independent, deliberately plain implementation of PROTOCOL.md for parity tests.
+"""The slow, exact reference evaluator: the oracle of the tests and of the benchmark.
 
-Written from the protocol text, one threshold at a time with OpenCV, exactly the way the
-reference evaluator works: quantize, threshold strictly, `findContours(RETR_TREE)`, keep
-the largest contour or all of them, box from `boundingRect`, inclusive IoU. It shares no
-code with `wsol.metrics` and is slow on purpose (it is also the baseline of
-scripts/bench_metrics.py).
+An independent, deliberately plain implementation of the protocol (docs/protocol.md),
+written from its text, one threshold at a time with OpenCV, exactly the way the reference
+evaluator works: quantize, threshold strictly, `findContours(RETR_TREE)`, keep the largest
+contour or all of them, box from `boundingRect`, inclusive IoU; PxAP from ``np.histogram``
+per map. It shares no code with the rest of `wsol.metrics` (so a bug there cannot hide in
+both) and is slow on purpose: the parity tests compare every count with it, and
+``scripts/bench_metrics.py`` times the engine against it.
 """
 
 from __future__ import annotations
