@@ -38,13 +38,10 @@ class MaxBoxAcc(ShapedMetric):
     ) -> None:
         super().__init__(**kwargs)
         self.iou_thresholds = tuple(iou_thresholds)
-        self.cam_curve_interval = float(cam_curve_interval)
+        self._set_grid(cam_curve_interval)
         self.multi_contour = bool(multi_contour)
         self._ious = F.iou_fractions(self.iou_thresholds)
-        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
-        shape = (len(self._ious), len(self._thresholds))
-        self.add_state("correct", torch.zeros(shape, dtype=torch.int64), dist_reduce_fx="sum")
-        self.add_state("n_images", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+        self._add_counts(correct=(len(self._ious), len(self._thresholds)), n_images=())
 
     def _result_shapes(self) -> dict[str, tuple[int, ...]]:
         d, t = self.correct.shape

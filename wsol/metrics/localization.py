@@ -35,17 +35,14 @@ class LocalizationAccuracy(ShapedMetric):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.cam_curve_interval = float(cam_curve_interval)
+        self._set_grid(cam_curve_interval)
         self.iou_threshold = float(iou_threshold)
         self.multi_contour = bool(multi_contour)
         self._iou = F.iou_fractions((self.iou_threshold,))
-        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
         self.fixed_index: int | None = None
-        t = len(self._thresholds)
-        for name in ("gt_known", "top1_loc", "top5_loc"):
-            self.add_state(name, torch.zeros(t, dtype=torch.int64), dist_reduce_fx="sum")
-        for name in ("top1_cls", "top5_cls", "n_images", "n_box_images"):
-            self.add_state(name, torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+        t = (len(self._thresholds),)
+        self._add_counts(gt_known=t, top1_loc=t, top5_loc=t)  # per CAM threshold
+        self._add_counts(top1_cls=(), top5_cls=(), n_images=(), n_box_images=())
 
     def set_threshold(self, threshold: float | None) -> None:
         """Report at the grid threshold nearest to ``threshold`` (e.g. the one chosen on

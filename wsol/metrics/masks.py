@@ -23,11 +23,9 @@ class PxAP(ShapedMetric):
 
     def __init__(self, cam_curve_interval: float = 0.01, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.cam_curve_interval = float(cam_curve_interval)
-        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
+        self._set_grid(cam_curve_interval)
         n_bins = len(self._thresholds) + 2
-        self.add_state("hist_fg", torch.zeros(n_bins, dtype=torch.int64), dist_reduce_fx="sum")
-        self.add_state("hist_bg", torch.zeros(n_bins, dtype=torch.int64), dist_reduce_fx="sum")
+        self._add_counts(hist_fg=(n_bins,), hist_bg=(n_bins,))
 
     def _result_shapes(self) -> dict[str, tuple[int, ...]]:
         t = len(self._thresholds)

@@ -182,18 +182,9 @@ def maxboxacc_counts(
     return counts
 
 
-def maxboxacc(
-    scoremaps,
-    gt_boxes,
-    cam_curve_interval: float,
-    iou_thresholds,
-    multi_contour: bool,
-    memo: bool = False,
-) -> dict:
-    """MaxBoxAcc (V1 or V2) the way the reference reports it."""
-    counts = maxboxacc_counts(
-        scoremaps, gt_boxes, cam_curve_interval, iou_thresholds, multi_contour, memo
-    )
+def maxboxacc(scoremaps, gt_boxes, *args, **kwargs) -> dict:
+    """MaxBoxAcc (V1 or V2) the way the reference reports it (arguments: `maxboxacc_counts`)."""
+    counts = maxboxacc_counts(scoremaps, gt_boxes, *args, **kwargs)
     curve = counts * 100.0 / float(len(scoremaps))
     per_iou = curve.max(axis=1)
     return {
