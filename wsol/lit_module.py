@@ -1,10 +1,12 @@
 """One LightningModule for every WSOL method: optimizer groups, steps, metrics and logging.
 
 Validation and test take the class maps from the same forward pass as the logits, pick the
-ground-truth class (GT-known), upsample them bicubically to the evaluation frame, min-max
-normalize per image and feed the protocol metrics. The CAM threshold that maximizes
-MaxBoxAcc(50) on validation is kept in a buffer, so it travels in the checkpoint and the test
-split (and ``wsol-predict``) use the threshold chosen on validation, never one chosen on test.
+ground-truth class (GT-known) and turn them into score maps with the one CAM pipeline
+(`wsol.cams.pipeline.scoremaps`) for the protocol metrics. The CAM threshold that maximizes
+MaxBoxAcc(50) on validation is kept in a buffer and the other protocol settings in the
+hyper-parameters (`WSOLLitModule.protocol`), so the whole protocol travels in the checkpoint:
+the test split, ``wsol-eval`` and ``wsol-predict`` use the threshold chosen on validation,
+never one chosen on test.
 """
 
 from __future__ import annotations
