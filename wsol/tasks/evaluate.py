@@ -61,9 +61,10 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(stored["data"])
     split = cfg.get("split") or "test"
     datamodule = instantiate(data_cfg, test_split=split)
-    overridden = explicit_protocol_settings()
+    given = OmegaConf.to_container(cfg.eval, resolve=True) if cfg.get("eval") else {}
+    overridden = [name for name in explicit_protocol_settings() if name in given]
     if overridden:
-        chosen = {name: OmegaConf.to_object(cfg.eval)[name] for name in overridden}
+        chosen = {name: given[name] for name in overridden}
         log.info(
             "Evaluation protocol: %s given on the command line replace the checkpoint's %s",
             chosen,
