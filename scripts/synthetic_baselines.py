@@ -32,10 +32,12 @@ from wsol.analysis.reference_maps import (
 from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
 from wsol.data.synthetic import read_parts
 from wsol.metrics import MaxBoxAcc, PxAP
+from wsol.metrics.keys import named_results
 from wsol.utils.checkpoint import module_from_checkpoint
 from wsol.utils.compose import compose_config
 
 SIDES = np.round(np.arange(0.1, 1.0001, 0.05), 2)
+IOUS = (30, 50, 70)
 
 
 def targets(datamodule, split: str):
@@ -52,7 +54,7 @@ def targets(datamodule, split: str):
 
 def score(maps: torch.Tensor, boxes, masks) -> dict[str, float]:
     """MaxBoxAccV2, MaxBoxAcc and PxAP of fixed maps [N, H, W]."""
-    v2 = MaxBoxAcc(iou_thresholds=(30, 50, 70), cam_curve_interval=0.01, multi_contour=True)
+    v2 = MaxBoxAcc(iou_thresholds=IOUS, cam_curve_interval=0.01, multi_contour=True)
     v1 = MaxBoxAcc(iou_thresholds=(50,), cam_curve_interval=0.01, multi_contour=False)
     pxap = PxAP(cam_curve_interval=0.01)
     for start in range(0, len(maps), 256):
@@ -60,11 +62,8 @@ def score(maps: torch.Tensor, boxes, masks) -> dict[str, float]:
         v2.update(maps[chunk], boxes[chunk])
         v1.update(maps[chunk], boxes[chunk])
         pxap.update(maps[chunk], masks[chunk])
-    return {
-        "maxboxaccv2": float(v2.compute()["value"]),
-        "maxboxacc": float(v1.compute()["value"]),
-        "pxap": float(pxap.compute()["value"]),
-    }
+    results = named_results(IOUS, v2=v2.compute(), v1=v1.compute(), pxap=pxap.compute())
+    return {name: results[name] for name in ("maxboxaccv2", "maxboxacc", "pxap")}
 
 
 def best_centred_box(datamodule, split: str) -> tuple[float, float]:
@@ -75,7 +74,7 @@ def best_centred_box(datamodule, split: str) -> tuple[float, float]:
     for width in tqdm(SIDES, desc=f"centred boxes on {split}", leave=False):
         for height in SIDES:
             maps = centred_box_map(frame, width, height).expand(len(boxes), *frame)
-            v2 = MaxBoxAcc(iou_thresholds=(30, 50, 70), cam_curve_interval=0.5)
+            v2 = MaxBoxAcc(iou_thresholds=IOUS, cam_curve_interval=0.5)
             v2.update(maps.contiguous(), boxes)
             value = float(v2.compute()["value"])
             if value > best_value:

@@ -1,10 +1,12 @@
 """One LightningModule for every WSOL method: optimizer groups, steps, metrics and logging.
 
 Validation and test take the class maps from the same forward pass as the logits, pick the
-ground-truth class (GT-known), upsample them bicubically to the evaluation frame, min-max
-normalize per image and feed the protocol metrics. The CAM threshold that maximizes
-MaxBoxAcc(50) on validation is kept in a buffer, so it travels in the checkpoint and the test
-split (and ``wsol-predict``) use the threshold chosen on validation, never one chosen on test.
+ground-truth class (GT-known) and turn them into score maps with the one CAM pipeline
+(`wsol.cams.pipeline.scoremaps`) for the protocol metrics. The CAM threshold that maximizes
+MaxBoxAcc(50) on validation is kept in a buffer and the other protocol settings in the
+hyper-parameters (`WSOLLitModule.protocol`), so the whole protocol travels in the checkpoint:
+the test split, ``wsol-eval`` and ``wsol-predict`` use the threshold chosen on validation,
+never one chosen on test.
 """
 
 from __future__ import annotations
@@ -21,12 +23,23 @@ from torch import Tensor
 from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from wsol.cams.normalize import scoremaps_from_cams
 from wsol.cams.pipeline import scoremaps
 from wsol.methods.base import WSOLMethod
-from wsol.metrics import WSOLMetrics
+from wsol.metrics import WSOLMetrics, result_keys
 from wsol.utils.optim import build_scheduler
-from wsol.utils.run import stage_scalars
+
+
+def _percentages(values: Sequence) -> list[int]:
+    return [int(v) for v in values]
+
+
+# Evaluation settings kept as hyper-parameters, each with its plain-data type; with the
+# ``loc_threshold`` buffer they form the protocol a checkpoint is scored with.
+PROTOCOL_SETTINGS: dict[str, Callable] = {
+    "cam_curve_interval": float,
+    "iou_thresholds": _percentages,
+    "loc_multi_contour": bool,
+}
 
 
 def plain_container(config: Any) -> dict:
@@ -82,7 +95,7 @@ class WSOLLitModule(LightningModule):
                 "head_lr_mult": float(head_lr_mult),
                 "scheduler_interval": scheduler_interval,
                 "cam_curve_interval": float(cam_curve_interval),
-                "iou_thresholds": [int(i) for i in iou_thresholds],
+                "iou_thresholds": _percentages(iou_thresholds),
                 "loc_multi_contour": bool(loc_multi_contour),
                 "channels_last": bool(channels_last),
             }
@@ -105,6 +118,24 @@ class WSOLLitModule(LightningModule):
         self.last_test_results: dict | None = None
         # Threshold maximizing MaxBoxAcc(50) on validation; NaN until a validation has run.
         self.register_buffer("loc_threshold", torch.tensor(math.nan, dtype=torch.float64))
+
+    @property
+    def protocol(self) -> dict:
+        """The evaluation protocol this module scores with, as plain data: the settings of
+        `PROTOCOL_SETTINGS` and ``loc_threshold`` (chosen on validation; None before one ran).
+        All of it travels in the checkpoint (hyper-parameters and a buffer)."""
+        threshold = float(self.loc_threshold)
+        settings = {name: cast(self.hparams[name]) for name, cast in PROTOCOL_SETTINGS.items()}
+        return {**settings, "loc_threshold": None if math.isnan(threshold) else threshold}
+
+    def set_protocol(self, **settings) -> None:
+        """Replace protocol settings (names of `PROTOCOL_SETTINGS`); the next validate/test
+        builds its metrics with them."""
+        unknown = set(settings) - set(PROTOCOL_SETTINGS)
+        if unknown:
+            raise ValueError(f"not an evaluation protocol setting: {sorted(unknown)}")
+        for name, value in settings.items():
+            self.hparams[name] = PROTOCOL_SETTINGS[name](value)
 
     def _make_metrics(self, with_masks: bool) -> WSOLMetrics:
         hp = self.hparams
@@ -170,12 +201,12 @@ class WSOLLitModule(LightningModule):
         images, labels = batch["images"], batch["labels"]
         output = self.method(self.network_input(images), labels)
         cams = self.method.cams(output, labels)
-        scoremaps, bad = scoremaps_from_cams(cams, tuple(images.shape[-2:]))
+        maps, bad = scoremaps(cams, tuple(images.shape[-2:]))
         metrics.update(
-            scoremaps, batch["gt_boxes"], labels, output.logits, gt_masks=batch.get("gt_masks")
+            maps, batch["gt_boxes"], labels, output.logits, gt_masks=batch.get("gt_masks")
         )
         invalid.update(bad.sum())
-        return {"output": output, "scoremaps": scoremaps, "invalid": bad}
+        return {"output": output, "scoremaps": maps, "invalid": bad}
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         result = self._evaluate_batch(batch, self.val_metrics, self.val_invalid)
@@ -196,7 +227,7 @@ class WSOLLitModule(LightningModule):
 
     def on_test_epoch_start(self) -> None:
         threshold = float(self.loc_threshold)
-        self.test_metrics.set_loc_threshold(None if math.isnan(threshold) else threshold)
+        self.test_metrics.loc.set_threshold(None if math.isnan(threshold) else threshold)
         if math.isnan(threshold):
             rank_zero_info(
                 "No validation threshold in this checkpoint: top-1/GT-known loc on test use "
@@ -215,7 +246,7 @@ class WSOLLitModule(LightningModule):
 
     def _log_results(self, stage: str, values: dict) -> None:
         # Metric states are already reduced across processes by torchmetrics.
-        self.log_dict(stage_scalars(stage, values), sync_dist=False, rank_zero_only=False)
+        self.log_dict(result_keys(stage, values), sync_dist=False, rank_zero_only=False)
 
     # ----------------------------------------------------------------- prediction
     def predict_step(self, batch: dict, batch_idx: int) -> dict | None:

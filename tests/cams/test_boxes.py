@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import reference_protocol as reference
 from wsol.cams.boxes import boxes_to_original, cam_boxes
 from wsol.data.frame import boxes_to_frame
+from wsol.metrics import reference
 
 
 def test_single_hot_pixel_gives_the_protocol_box():

@@ -1,4 +1,5 @@
-"""Score-map pipeline: bicubic upsampling equal to OpenCV's INTER_CUBIC, min-max per image."""
+"""Score-map pipeline: class picking, bicubic upsampling equal to OpenCV's INTER_CUBIC, min-max per
+image with one rule for NaN, infinite and constant maps."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 from wsol.cams.normalize import minmax_normalize, scoremaps_from_cams, upsample_cams
+from wsol.cams.pipeline import scoremaps
 
 
 def _max_diff_to_opencv(low: tuple[int, int], size: tuple[int, int]) -> float:
@@ -88,3 +90,46 @@ def test_shape_errors():
         upsample_cams(torch.zeros(7, 7), (14, 14))
     with pytest.raises(ValueError, match=r"maps must be \[B, H, W\]"):
         minmax_normalize(torch.zeros(7, 7))
+
+
+def test_pipeline_picks_each_images_class_then_upsamples_and_normalizes():
+    maps = torch.randn(3, 4, 7, 7, generator=torch.Generator().manual_seed(5))
+    maps[2, 1] = 0.5  # the picked map of image 2 is constant
+    ids = torch.tensor([3, 0, 1])
+    out, invalid = scoremaps(maps, (28, 28), ids)
+    expected, expected_invalid = minmax_normalize(
+        upsample_cams(maps[[0, 1, 2], [3, 0, 1]], (28, 28))
+    )
+    assert torch.equal(out, expected) and torch.equal(invalid, expected_invalid)
+    assert invalid.tolist() == [False, False, True] and out.dtype == torch.float64
+    same, _ = scoremaps(maps[[0, 1, 2], [3, 0, 1]], (28, 28))  # [B, h, w] maps directly
+    assert torch.equal(same, out)
+    assert torch.equal(
+        scoremaps_from_cams(maps[:, 0], (28, 28))[0], scoremaps(maps[:, 0], (28, 28))[0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("maps", "ids", "match"),
+    [
+        (torch.zeros(2, 3, 7, 7), None, r"need class_ids \[B\]"),
+        (torch.zeros(2, 7, 7), torch.tensor([0, 1]), "pass class_ids=None"),
+        (torch.zeros(2, 3, 7, 7), torch.tensor([0, 3]), r"class_ids must lie in \[0, 2\]"),
+        (torch.zeros(2, 3, 7, 7), torch.tensor([0]), "class_ids has 1 entries for 2 maps"),
+        (torch.zeros(7, 7), None, r"maps must be \[B, K, h, w\] or \[B, h, w\]"),
+    ],
+)
+def test_pipeline_rejects_inconsistent_maps_and_classes(maps, ids, match):
+    with pytest.raises(ValueError, match=match):
+        scoremaps(maps, (14, 14), ids)
+
+
+def test_minmax_normalizes_each_map_of_more_leading_dims():
+    """[B, K, H, W]: every (image, class) map on its own, the same rule for NaN/inf/constant."""
+    maps = torch.rand(2, 3, 5, 5, generator=torch.Generator().manual_seed(6))
+    maps[0, 1] = 2.0
+    maps[1, 2, 0, 0] = float("inf")
+    out, invalid = minmax_normalize(maps)
+    assert invalid.tolist() == [[False, True, False], [False, False, True]]
+    flat, flat_invalid = minmax_normalize(maps.reshape(6, 5, 5))
+    assert torch.equal(out.reshape(6, 5, 5), flat) and torch.equal(invalid.reshape(6), flat_invalid)

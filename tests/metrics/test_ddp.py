@@ -27,7 +27,7 @@ def test_two_processes_equal_one(tmp_path):
     for name, metric in metrics.items():
         single = metric.compute()
         assert _same(distributed[name], single), name
-    assert int(metrics["all"].n_images) == 20
+    assert int(metrics["all"].loc.n_images) == 20
     # Guard: rank 0's shard alone would not give these numbers.
     shard = ddp_worker.make_metrics()
     ddp_worker.update(shard, ddp_worker.make_data(), slice(0, 7))

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import reference_protocol as ref
 from wsol.metrics import MaxBoxAcc, PxAP
 from wsol.metrics import functional as F
+from wsol.metrics import reference as ref
 
 T100 = F.cam_thresholds(0.01)
 

@@ -124,13 +124,13 @@ def test_wsol_metrics_equals_the_separate_metrics(loc_multi_contour):
     for key, value in out.items():  # what the LightningModule logs
         if key != "curves":
             assert isinstance(value, float), key
-    whole.set_loc_threshold(0.3)
+    whole.loc.set_threshold(0.3)
     loc.set_threshold(0.3)
     assert whole.compute()["top1_loc"] == loc.compute()["top1_loc"]
     assert whole.compute()["loc_threshold"] == pytest.approx(0.3)
     whole.reset()
-    assert int(whole.n_images) == 0 and int(whole.box_v2.sum()) == 0
-    assert whole.loc_fixed_index == 30  # a setting, not a state: reset keeps it
+    assert int(whole.loc.n_images) == 0 and int(whole.box_v2.correct.sum()) == 0
+    assert whole.loc.fixed_index == 30  # a setting, not a state: reset keeps it
 
 
 def test_mask_split_without_boxes():
@@ -165,5 +165,5 @@ def test_metrics_are_lightning_friendly_submodules():
     assert {"val_metrics", "test_metrics"} <= names
     maps, boxes, labels, logits, _ = batch(6)
     module.val_metrics.update(maps, boxes, labels, logits)
-    assert int(module.test_metrics.n_images) == 0  # separate state per split
-    assert int(module.val_metrics.n_images) == len(maps)
+    assert int(module.test_metrics.loc.n_images) == 0  # separate state per split
+    assert int(module.val_metrics.loc.n_images) == len(maps)

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tests.helpers import reference_protocol as ref
 from tests.helpers.adversarial_maps import adversarial_cases, gt_boxes, scoremap
 from wsol.metrics import MaxBoxAcc, PxAP
 from wsol.metrics import functional as F
+from wsol.metrics import reference as ref
 
 IOUS = (30, 50, 70)
 GRIDS = (0.01, 0.001)

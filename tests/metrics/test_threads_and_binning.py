@@ -15,8 +15,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from torchmetrics import Metric
 
-from tests.helpers import reference_protocol as ref
 from tests.helpers.adversarial_maps import gt_boxes, scoremap
 from wsol.metrics import (
     MaxBoxAcc,
@@ -27,6 +27,7 @@ from wsol.metrics import (
     set_num_threads,
 )
 from wsol.metrics import functional as F
+from wsol.metrics import reference as ref
 
 
 @pytest.fixture(autouse=True)
@@ -70,9 +71,11 @@ def _states(threads: int, data: dict, interval: float) -> dict:
         metrics["all"].update(maps, boxes, labels, logits, gt_masks=masks)
         metrics["all_v1"].update(maps, boxes, labels, logits, gt_masks=masks)
     return {
-        f"{name}.{key}": value.clone()
+        ".".join(filter(None, (name, part, key))): value.clone()
         for name, metric in metrics.items()
-        for key, value in metric.metric_state.items()
+        for part, child in metric.named_modules()
+        if isinstance(child, Metric)
+        for key, value in child.metric_state.items()
     }
 
 

@@ -10,7 +10,7 @@ import torch
 from tqdm import tqdm
 
 from wsol.analysis.coverage import MaskCoverage
-from wsol.cams.normalize import scoremaps_from_cams
+from wsol.cams.pipeline import scoremaps as protocol_scoremaps
 from wsol.data.frame import boxes_to_frame
 from wsol.data.records import Box, ImageRecord
 from wsol.methods.outputs import MethodOutput
@@ -63,14 +63,14 @@ def evaluate_part_whole(
     metrics = WSOLMetrics(cam_curve_interval=cam_curve_interval, with_masks=with_masks)
     stored = float(getattr(module, "loc_threshold", math.nan)) if stored_threshold else math.nan
     fixed = threshold if threshold is not None else (None if math.isnan(stored) else stored)
-    metrics.set_loc_threshold(fixed)
+    metrics.loc.set_threshold(fixed)
     object_cover, part_cover = MaskCoverage(cam_curve_interval), MaskCoverage(cam_curve_interval)
     for batch in tqdm(datamodule.dataloader_for(split), desc=f"evaluating {split}", leave=False):
         output = method(batch["images"], batch["labels"])
         if view is not None:
             output = view(output)
         cams = method.cams(output, batch["labels"])
-        scoremaps, _ = scoremaps_from_cams(cams, tuple(batch["images"].shape[-2:]))
+        scoremaps, _ = protocol_scoremaps(cams, tuple(batch["images"].shape[-2:]))
         metrics.update(
             scoremaps, batch["gt_boxes"], batch["labels"], output.logits, gt_masks=batch["gt_masks"]
         )

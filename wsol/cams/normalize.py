@@ -6,7 +6,10 @@ normalization. The reference uses OpenCV's INTER_CUBIC: equal to rounding (1e-16
 frame is an integer multiple of the CAM (7, 14, 28 -> 224); with a non-integer factor
 OpenCV's float32 interpolation weights make the two differ by ~1e-6. Maps that cannot be
 normalized (a NaN or infinite value, or a constant map) become all zeros and are flagged,
-so the caller counts and logs them instead of failing silently.
+so the caller counts and logs them instead of failing silently: the one rule for every map
+normalized in wsol (score maps, and the attention maps methods compute during training).
+
+`wsol.cams.pipeline.scoremaps` composes the two steps; use it rather than these.
 """
 
 from __future__ import annotations
@@ -37,33 +40,33 @@ def minmax_normalize(maps: Tensor) -> tuple[Tensor, Tensor]:
     """Per-image ``(x - min) / (max - min)``, as the reference computes it.
 
     Args:
-        maps: [B, H, W] float maps (normally float64 from `upsample_cams`).
+        maps: [B, H, W] float maps (normally float64 from `upsample_cams`); more leading
+            dims ([B, K, H, W]) normalize each map over its last two (spatial) dims.
 
     Returns:
-        normalized: [B, H, W] in [0, 1], same dtype; zeros for invalid maps.
-        invalid: [B] bool, True where the map had a NaN or infinite value or was constant.
+        normalized: same shape, in [0, 1], same dtype; zeros for invalid maps.
+        invalid: [B] (or the leading dims) bool, True where the map had a NaN or infinite
+            value or was constant.
     """
-    if maps.ndim != 3:
+    if maps.ndim < 3:
         raise ValueError(f"maps must be [B, H, W], got shape {tuple(maps.shape)}")
-    flat = maps.reshape(len(maps), -1)
-    low = flat.amin(dim=1)
-    high = flat.amax(dim=1)
-    invalid = ~torch.isfinite(flat).all(dim=1) | (high == low)
+    flat = maps.flatten(-2)
+    low = flat.amin(dim=-1)
+    high = flat.amax(dim=-1)
+    invalid = ~torch.isfinite(flat).all(dim=-1) | (high == low)
     span = torch.where(invalid, torch.ones_like(high), high - low)
-    shifted = maps - torch.where(invalid, torch.zeros_like(low), low)[:, None, None]
-    normalized = shifted / span[:, None, None]
-    normalized = torch.where(invalid[:, None, None], torch.zeros_like(normalized), normalized)
+    shifted = maps - torch.where(invalid, torch.zeros_like(low), low)[..., None, None]
+    normalized = shifted / span[..., None, None]
+    normalized = torch.where(invalid[..., None, None], torch.zeros_like(normalized), normalized)
     return normalized, invalid
 
 
 def scoremaps_from_cams(cams: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """Upsample then normalize: the protocol's score maps.
-
-    Args:
-        cams: [B, h, w] class activation maps.
-        size: (H, W) of the evaluation frame.
+    """`wsol.cams.pipeline.scoremaps` of [B, h, w] maps (the name of the first API).
 
     Returns:
         scoremaps: [B, H, W] float64 in [0, 1]; invalid: [B] bool (maps set to zero).
     """
-    return minmax_normalize(upsample_cams(cams, size))
+    from wsol.cams.pipeline import scoremaps  # the pipeline builds on this module
+
+    return scoremaps(cams, size)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from wsol.cams.normalize import minmax_normalize
 from wsol.methods.base import WSOLMethod
 from wsol.methods.outputs import MethodOutput
 from wsol.models.base import Backbone
@@ -45,21 +46,16 @@ ERASE_WITH = ("label", "prediction")
 
 
 def minmax_over_space(maps: Tensor) -> tuple[Tensor, Tensor]:
-    """Min-max normalize each map over its spatial positions.
+    """Min-max normalize each map over its spatial positions (`wsol.cams.normalize`'s rule).
 
     Args:
         maps: [B, K, h, w] (any leading dims; the last two are space).
 
     Returns:
-        normalized: same shape, in [0, 1]; maps that are constant or contain NaN become 0.
-        constant: [B, K] bool, True where the map was constant or NaN.
+        normalized: same shape, in [0, 1]; maps that are constant or hold NaN/inf become 0.
+        constant: [B, K] bool, True where the map was constant or not finite.
     """
-    flat = maps.flatten(-2)
-    low = flat.amin(dim=-1, keepdim=True)
-    span = flat.amax(dim=-1, keepdim=True) - low
-    valid = span > 0  # False for a constant map and for NaN
-    normalized = torch.where(valid, (flat - low) / torch.where(valid, span, 1.0), 0.0)
-    return normalized.view_as(maps), ~valid.squeeze(-1)
+    return minmax_normalize(maps)
 
 
 def label_attention(maps_a: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:

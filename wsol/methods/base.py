@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 
 from torch import Tensor, nn
 
+from wsol.cams.pipeline import pick_class_maps
 from wsol.methods.outputs import MethodOutput
 
 
@@ -36,8 +37,7 @@ class WSOLMethod(nn.Module, ABC):
 
     def cams(self, output: MethodOutput, class_ids: Tensor) -> Tensor:
         """Class activation maps [B, h, w] of the given classes, from ``output.class_maps``."""
-        index = class_ids.view(-1, 1, 1, 1).expand(-1, 1, *output.class_maps.shape[-2:])
-        return output.class_maps.gather(1, index).squeeze(1)
+        return pick_class_maps(output.class_maps, class_ids)
 
     @abstractmethod
     def param_groups(self, lr: float, head_lr_mult: float) -> list[dict]:

@@ -11,8 +11,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+import torch
 from torch import Tensor
 from torchmetrics import Metric
+
+from wsol.metrics import functional as F
 
 
 class ShapedMetric(Metric):
@@ -25,6 +28,22 @@ class ShapedMetric(Metric):
     def _result_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shapes of the result tensors by key ("curves/thresholds" for nested dicts)."""
         return {}
+
+    def _set_grid(self, cam_curve_interval: float) -> None:
+        """The CAM threshold step and its thresholds ``np.arange(0, 1, interval)``."""
+        self.cam_curve_interval = float(cam_curve_interval)
+        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
+
+    def _add_counts(self, **shapes: tuple[int, ...]) -> None:
+        """Add int64 count states of the given shapes, summed across processes."""
+        for name, shape in shapes.items():
+            self.add_state(name, torch.zeros(shape, dtype=torch.int64), dist_reduce_fx="sum")
+
+    def _record_update(self) -> None:
+        """What torchmetrics' wrapped ``update`` records, for states added by another path
+        (`WSOLMetrics` feeding its metrics from one shared sweep): drop the cached result."""
+        self._update_count += 1
+        self._computed = None
 
     def _wrap_compute(self, compute: Callable) -> Callable:
         wrapped = super()._wrap_compute(compute)

@@ -34,6 +34,8 @@ computes the hole filling, `_hole_sweep` sweeps the holes (multi mode) and a sec
 the blocks over the metric threads.
 """
 
+from collections import namedtuple
+
 import numpy as np
 from numba import njit
 
@@ -168,6 +170,61 @@ def _heap_pop(hval, hroot, size):
     return size
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _new_box(bb, cu, x, y):
+    """Box of component ``cu`` born at pixel (x, y): bb rows are x0, y0, x1, y1."""
+    bb[cu, 0] = x
+    bb[cu, 1] = y
+    bb[cu, 2] = x
+    bb[cu, 3] = y
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _grow_box(bb, cu, x, y):
+    """Extend component ``cu``'s box to pixel (x, y)."""
+    bb[cu, 0] = x if x < bb[cu, 0] else bb[cu, 0]
+    bb[cu, 1] = y if y < bb[cu, 1] else bb[cu, 1]
+    bb[cu, 2] = x if x > bb[cu, 2] else bb[cu, 2]
+    bb[cu, 3] = y if y > bb[cu, 3] else bb[cu, 3]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _link(parent, bb, r, c, rq, cq):
+    """Union of the components rooted at ``r`` (index ``c``) and ``rq`` (index ``cq``).
+
+    The one with the smaller box (half perimeter) goes under the other, whose box grows to
+    hold both. Returns (root, index) of the union and the index of the absorbed component.
+    """
+    cu, qu = _u(c), _u(cq)
+    if (
+        bb[qu, 2] - bb[qu, 0] + bb[qu, 3] - bb[qu, 1]
+        > bb[cu, 2] - bb[cu, 0] + bb[cu, 3] - bb[cu, 1]
+    ):
+        r, rq = rq, r
+        c, cq = cq, c
+        cu, qu = qu, cu
+    parent[_u(rq)] = r
+    bb[cu, 0] = bb[qu, 0] if bb[qu, 0] < bb[cu, 0] else bb[cu, 0]
+    bb[cu, 1] = bb[qu, 1] if bb[qu, 1] < bb[cu, 1] else bb[cu, 1]
+    bb[cu, 2] = bb[qu, 2] if bb[qu, 2] > bb[cu, 2] else bb[cu, 2]
+    bb[cu, 3] = bb[qu, 3] if bb[qu, 3] > bb[cu, 3] else bb[cu, 3]
+    return r, c, cq
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mark_touched(stamp, touched, tc, c, v):
+    """List component ``c`` among the ``tc`` touched at level ``v``; returns the new count."""
+    stamp[_u(c)] = v
+    touched[_u(tc)] = c
+    return tc + 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _component(parent, r):
+    """Index of the component rooted at pixel ``r``."""
+    return -2 - np.int64(parent[_u(r)])
+
+
 @njit(cache=True, nogil=True)
 def _load(src, scale, h, w, img, cnt):
     """Quantize one map into the zero-framed buffer and count its values.
@@ -178,9 +235,7 @@ def _load(src, scale, h, w, img, cnt):
     do not wait on each other). Returns the max value.
     """
     wp = w + 2
-    for i in range(4):
-        for v in range(256):
-            cnt[i, v] = 0
+    cnt[:] = 0
     for y in range(h):
         row = img[(y + 1) * wp + 1 : (y + 1) * wp + 1 + w]
         line = src[y * w : (y + 1) * w]
@@ -219,9 +274,7 @@ def _place(img, h, w, cnt, order, start):
 def _bucket(img, h, w, cnt, order, start):
     """`_place` for a map already in the framed buffer (counts it first)."""
     wp = w + 2
-    for i in range(4):
-        for v in range(256):
-            cnt[i, v] = 0
+    cnt[:] = 0
     for y in range(1, h + 1):
         base = y * wp + 1
         for x in range(w):
@@ -230,7 +283,7 @@ def _bucket(img, h, w, cnt, order, start):
 
 
 @njit(cache=True, nogil=True)
-def _fill_levels(img, h, w, last, order, start, fill, seen, mark, bq, ptr, stack, hole_px):
+def _fill_levels(img, h, w, last, fill, mark, ws):
     """Grey-level hole filling of a padded map, knowing no hole exists above cut-off ``last``.
 
     ``fill`` = min over 4-paths to the frame of the path's max value, written for the
@@ -244,6 +297,8 @@ def _fill_levels(img, h, w, last, order, start, fill, seen, mark, bq, ptr, stack
     clearing). Writes the pixels with ``img < fill`` (the only ones ever inside a hole) to
     ``hole_px`` and returns their number.
     """
+    order, start, seen, bq, ptr = ws.order, ws.start, ws.seen, ws.buckets, ws.bucket_end
+    stack, hole_px = ws.stack, ws.hole_px
     wp = w + 2
     n = img.size
     for x in range(wp):
@@ -342,10 +397,9 @@ def _fg_sweep(img, h, w, top, gt, g_lo, g_hi, deltas, do_multi, do_single, diff,
     ``parent``: -1 outside the set, a pixel index for linked pixels, ``-2 - c`` for the
     root of component ``c``, whose data live in small arrays indexed by ``c``.
     """
-    order, start, parent = ws[0], ws[1], ws[2]
-    bb = ws[3]  # component boxes: x0, y0, x1, y1
-    opened, open_iou, stamp, touched = ws[4], ws[5], ws[6], ws[7]
-    area2, key, hval, hroot = ws[8], ws[9], ws[10], ws[11]
+    order, start, parent, bb = ws.order, ws.start, ws.parent, ws.box
+    opened, open_iou, stamp, touched = ws.opened, ws.open_iou, ws.stamp, ws.touched
+    area2, key, hval, hroot = ws.area2, ws.key, ws.heap_value, ws.heap_component
     wp = w + 2
     npad = img.size
     ymul = ((1 << 40) + wp - 1) // wp
@@ -392,59 +446,35 @@ def _fg_sweep(img, h, w, top, gt, g_lo, g_hi, deltas, do_multi, do_single, diff,
                 n_comp += 1
                 parent[_u(p)] = -2 - c
                 cu = _u(c)
-                bb[cu, 0] = x
-                bb[cu, 2] = x
-                bb[cu, 1] = y
-                bb[cu, 3] = y
+                _new_box(bb, cu, x, y)
                 opened[cu] = 0
-                stamp[cu] = v
-                touched[_u(tc)] = c
-                tc += 1
+                tc = _mark_touched(stamp, touched, tc, c, v)
                 if do_single:
                     key[cu] = p
                     area2[cu] = 0
                 continue
-            r = _root(parent, p + off[(lut >> 3) & 7])
-            parent[_u(p)] = r
-            c = -2 - np.int64(parent[_u(r)])
-            cu = _u(c)
-            if stamp[cu] != v:
-                stamp[cu] = v
-                touched[_u(tc)] = c
-                tc += 1
-                if do_multi and opened[cu] > 0:
-                    _close(diff, deltas, open_iou[cu], v, opened[cu])
-            bb[cu, 0] = x if x < bb[cu, 0] else bb[cu, 0]
-            bb[cu, 2] = x if x > bb[cu, 2] else bb[cu, 2]
-            bb[cu, 1] = y if y < bb[cu, 1] else bb[cu, 1]
-            bb[cu, 3] = y if y > bb[cu, 3] else bb[cu, 3]
-            for j in range(1, n_run):
+            # The pixel joins the component of its first run of set neighbours; the
+            # components of the other runs merge into it.
+            r, c, cu = -1, -1, _u(0)
+            for j in range(n_run):
                 rq = _root(parent, p + off[(lut >> (3 + 3 * j)) & 7])
-                if rq == r:
+                if j > 0 and rq == r:
                     continue
-                cq = -2 - np.int64(parent[_u(rq)])
+                cq = _component(parent, rq)
                 qu = _u(cq)
                 if stamp[qu] != v:
-                    stamp[qu] = v
-                    touched[_u(tc)] = cq
-                    tc += 1
+                    tc = _mark_touched(stamp, touched, tc, cq, v)
                     if do_multi and opened[qu] > 0:
                         _close(diff, deltas, open_iou[qu], v, opened[qu])
-                # Link the component with the smaller box under the other one.
-                if (
-                    bb[qu, 2] - bb[qu, 0] + bb[qu, 3] - bb[qu, 1]
-                    > bb[cu, 2] - bb[cu, 0] + bb[cu, 3] - bb[cu, 1]
-                ):
-                    r, rq = rq, r
-                    c, cq = cq, c
-                    cu, qu = qu, cu
-                parent[_u(rq)] = r
+                if j == 0:
+                    r, c, cu = rq, cq, qu
+                    parent[_u(p)] = r
+                    _grow_box(bb, cu, x, y)
+                    continue
+                r, c, cq = _link(parent, bb, r, c, rq, cq)
+                cu, qu = _u(c), _u(cq)
                 n_comp -= 1
                 opened[qu] = -1
-                bb[cu, 0] = bb[qu, 0] if bb[qu, 0] < bb[cu, 0] else bb[cu, 0]
-                bb[cu, 1] = bb[qu, 1] if bb[qu, 1] < bb[cu, 1] else bb[cu, 1]
-                bb[cu, 2] = bb[qu, 2] if bb[qu, 2] > bb[cu, 2] else bb[cu, 2]
-                bb[cu, 3] = bb[qu, 3] if bb[qu, 3] > bb[cu, 3] else bb[cu, 3]
                 if do_single:
                     area2[cu] += area2[qu]
                     key[cu] = key[qu] if key[qu] < key[cu] else key[cu]
@@ -489,9 +519,8 @@ def _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, deltas, diff, ws):
     pixels ever inside a hole (img < fill, grouped by value in ``ws`` order/start). A
     component is a hole from its birth until its fill level, where it joins the outside.
     """
-    order, start, parent = ws[0], ws[1], ws[2]
-    bb = ws[3]  # component boxes: x0, y0, x1, y1
-    opened, open_iou, stamp, touched = ws[4], ws[5], ws[6], ws[7]
+    order, start, parent, bb = ws.order, ws.start, ws.parent, ws.box
+    opened, open_iou, stamp, touched = ws.opened, ws.open_iou, ws.stamp, ws.touched
     wp = w + 2
     ymul = ((1 << 40) + wp - 1) // wp
     n_new = 0
@@ -513,52 +542,29 @@ def _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, deltas, diff, ws):
                 rq = _root(parent, q)
                 if rq == r:
                     continue
-                cq = -2 - np.int64(parent[_u(rq)])
+                cq = _component(parent, rq)
                 qu = _u(cq)
                 if stamp[qu] != v:
-                    stamp[qu] = v
-                    touched[_u(tc)] = cq
-                    tc += 1
+                    tc = _mark_touched(stamp, touched, tc, cq, v)
                     if opened[qu] >= 0:
                         _close(diff, deltas, open_iou[qu], opened[qu], v)
                 if r < 0:
                     r = rq
                     c = cq
                     continue
-                cu = _u(c)
-                if (
-                    bb[qu, 2] - bb[qu, 0] + bb[qu, 3] - bb[qu, 1]
-                    > bb[cu, 2] - bb[cu, 0] + bb[cu, 3] - bb[cu, 1]
-                ):
-                    r, rq = rq, r
-                    c, cq = cq, c
-                    cu, qu = qu, cu
-                parent[_u(rq)] = r
-                opened[qu] = -2
-                bb[cu, 0] = bb[qu, 0] if bb[qu, 0] < bb[cu, 0] else bb[cu, 0]
-                bb[cu, 1] = bb[qu, 1] if bb[qu, 1] < bb[cu, 1] else bb[cu, 1]
-                bb[cu, 2] = bb[qu, 2] if bb[qu, 2] > bb[cu, 2] else bb[cu, 2]
-                bb[cu, 3] = bb[qu, 3] if bb[qu, 3] > bb[cu, 3] else bb[cu, 3]
+                r, c, cq = _link(parent, bb, r, c, rq, cq)
+                opened[_u(cq)] = -2
             if r < 0:
                 c = n_new
                 n_new += 1
                 parent[_u(p)] = -2 - c
                 cu = _u(c)
-                bb[cu, 0] = x
-                bb[cu, 2] = x
-                bb[cu, 1] = y
-                bb[cu, 3] = y
+                _new_box(bb, cu, x, y)
                 opened[cu] = -1
-                stamp[cu] = v
-                touched[_u(tc)] = c
-                tc += 1
+                tc = _mark_touched(stamp, touched, tc, c, v)
                 continue
             parent[_u(p)] = r
-            cu = _u(c)
-            bb[cu, 0] = x if x < bb[cu, 0] else bb[cu, 0]
-            bb[cu, 2] = x if x > bb[cu, 2] else bb[cu, 2]
-            bb[cu, 1] = y if y < bb[cu, 1] else bb[cu, 1]
-            bb[cu, 3] = y if y > bb[cu, 3] else bb[cu, 3]
+            _grow_box(bb, _u(c), x, y)
         for i in range(tc):
             cu = _u(touched[i])
             if opened[cu] == -2 or opened[cu] == v:
@@ -572,43 +578,54 @@ def _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, deltas, diff, ws):
     for idx in range(start[256]):
         p = order[idx]
         if parent[_u(p)] < -1:
-            cu = _u(-2 - np.int64(parent[_u(p)]))
+            cu = _u(_component(parent, p))
             # Alive until its fill level, where it joins the outside background.
             _close(diff, deltas, open_iou[cu], opened[cu], fill[_u(p)])
     for idx in range(start[256]):
         parent[_u(order[idx])] = -1
 
 
-@njit(cache=True, nogil=True)
-def workspace(h, w):
-    """Buffers of one thread's sweeps for [h, w] maps (per pixel, or per component)."""
-    npad = (h + 2) * (w + 2)
-    parent = np.empty(npad, np.int32)
-    for p in range(npad):
-        parent[p] = -1
-    return (
-        np.empty(npad, np.int32),  # 0 order: pixels grouped by value
-        np.zeros(257, np.int64),  # 1 start: group boundaries
-        parent,  # 2
-        np.empty((npad, 4), np.int32),  # 3 box of each component: x0, y0, x1, y1
-        np.empty(npad, np.int32),  # 4 opened: level of the open version, 0/-1 none, -2 gone
-        np.empty(npad, np.float64),  # 5 open_iou
-        np.empty(npad, np.int32),  # 6 stamp: last level the component was touched
-        np.empty(npad, np.int32),  # 7 touched: components touched at the current level
-        np.empty(npad, np.int64),  # 8 area2: twice the contour area (single mode)
-        np.empty(npad, np.int64),  # 9 key: first pixel in raster order (single mode)
-        np.empty(npad + 1, np.int64),  # 10 heap values (single mode)
-        np.empty(npad + 1, np.int32),  # 11 heap components
-        np.zeros(npad, np.uint8),  # 12 img: the map in the zero-framed layout
-        np.zeros(npad, np.uint8),  # 13 fill: its hole filling
-        np.zeros(npad, np.int32),  # 14 seen: visit marks of `_fill_levels`
-        np.empty(npad, np.int32),  # 15 its buckets
-        np.empty(npad, np.int32),  # 16 its stack
-        np.empty(npad, np.int32),  # 17 hole_px
-        np.zeros((4, 256), np.int64),  # 18 value counts
-        np.zeros(256, np.int64),  # 19 bucket ends
-        np.zeros(1, np.int64),  # 20 the last visit mark used
-    )
+# One thread's buffers for the sweeps of [h, w] maps: name -> (dtype, length), the length
+# counted in padded pixels n = (h + 2) * (w + 2) (a map has at most n components).
+_BUFFERS = {
+    "order": (np.int32, "n"),  # pixels grouped by value (`_place`)
+    "start": (np.int64, 257),  # bounds of the value groups in order
+    "parent": (np.int32, "n"),  # union-find: -1 outside the set, parent pixel, -2 - component
+    "box": (np.int32, ("n", 4)),  # per component: x0, y0, x1, y1
+    "opened": (np.int32, "n"),  # level its open version started; 0/-1 none, -2 merged away
+    "open_iou": (np.float64, "n"),  # best IoU of the open version's box
+    "stamp": (np.int32, "n"),  # last level it was touched
+    "touched": (np.int32, "n"),  # components touched at the current level
+    "area2": (np.int64, "n"),  # single mode: twice its contour area
+    "key": (np.int64, "n"),  # single mode: its first pixel in raster order
+    "heap_value": (np.int64, "n+1"),  # single mode: max-heap of area2 * n + key ...
+    "heap_component": (np.int32, "n+1"),  # ... and of the component it belongs to
+    "img": (np.uint8, "n"),  # the quantized map in the zero-framed layout
+    "fill": (np.uint8, "n"),  # its grey-level hole filling (`_fill_levels`)
+    "seen": (np.int32, "n"),  # `_fill_levels`: visit marks
+    "buckets": (np.int32, "n"),  # `_fill_levels`: pixels waiting by level
+    "stack": (np.int32, "n"),  # `_fill_levels`: pixels of the level being flooded
+    "hole_px": (np.int32, "n"),  # pixels ever inside a hole
+    "counts": (np.int64, (4, 256)),  # value counts, one row per column mod 4 (`_load`)
+    "bucket_end": (np.int64, 256),  # `_fill_levels`: end of each level's bucket
+    "last_mark": (np.int64, 1),  # the visit mark used last
+}
+Workspace = namedtuple("Workspace", list(_BUFFERS))
+
+
+def workspace(h: int, w: int) -> Workspace:
+    """The buffers of one thread's sweeps for [h, w] maps (`_BUFFERS`)."""
+    n = (h + 2) * (w + 2)
+    lengths = {"n": n, "n+1": n + 1}
+
+    def shape(length):
+        if isinstance(length, tuple):
+            return tuple(lengths.get(k, k) for k in length)
+        return lengths.get(length, length)
+
+    arrays = {name: np.zeros(shape(size), dtype) for name, (dtype, size) in _BUFFERS.items()}
+    arrays["parent"][:] = -1
+    return Workspace(**arrays)
 
 
 @njit(cache=True, nogil=True)
@@ -655,25 +672,11 @@ def _count(diff, single_iou, top, empty_iou, thresholds, multi, single, cnt_m, c
 def box_flags_maps(maps, scale, h, w, gt, g_off, thresholds, multi, single, cnt_m, cnt_s, loc, ws):
     """Per-threshold box correctness of maps, accumulated in place (one thread's share).
 
-    Args:
-        maps: [N, H * W] score maps, float (quantized here: ``trunc(s * scale)`` in their
-            own type) or uint8 (``scale`` 1.0).
-        scale: 255 in the maps' float type, or 1.0.
-        h, w: frame size.
-        gt: [M, 4] int64 ground-truth boxes (x0, y0, x1, y1); map i owns
-            gt[g_off[i]:g_off[i + 1]].
-        g_off: [N + 1] int64 offsets into gt.
-        thresholds: [T] float64 CAM thresholds in [0, 1).
-        multi: [D] float64 IoU fractions of the multi-contour mode (may be empty).
-        single: [D1] float64 IoU fractions of the largest-contour mode (may be empty).
-        cnt_m: [D, T] int64 counts of correct images, incremented.
-        cnt_s: [D1, T] int64 counts, incremented.
-        loc: [N, T] int64 per-image correctness of the IoU named by ``loc[i, 0]`` on entry
-            (k >= 0: multi[k], k < 0: single[-1 - k]), written; or [N, 0].
-        ws: `workspace(h, w)`, owned by the calling thread.
+    Arguments as in `box_flags_batch`, except: ``maps`` [N, H * W] flattened, of frame
+    ``h`` x ``w``; ``loc[i, 0]`` holds ``loc_which`` on entry; ``ws`` is the `Workspace`
+    of the calling thread.
     """
-    img, fill, seen, bq, stack, hole_px = ws[12], ws[13], ws[14], ws[15], ws[16], ws[17]
-    cnt, ptr, marks = ws[18], ws[19], ws[20]
+    img, fill, cnt, marks = ws.img, ws.fill, ws.counts, ws.last_mark
     diff = np.zeros((multi.size + 1, 257), np.int64)
     single_iou = np.zeros(257, np.float64)
     do_multi = multi.size > 0
@@ -684,7 +687,7 @@ def box_flags_maps(maps, scale, h, w, gt, g_off, thresholds, multi, single, cnt_
         empty_iou = _best_iou(0, 0, 0, 0, gt, g_lo, g_hi)
         diff[:] = 0
         if top > 0:
-            _place(img, h, w, cnt, ws[0], ws[1])
+            _place(img, h, w, cnt, ws.order, ws.start)
             last = _fg_sweep(
                 img, h, w, top, gt, g_lo, g_hi, multi, do_multi, do_single, diff, single_iou, ws
             )
@@ -692,18 +695,16 @@ def box_flags_maps(maps, scale, h, w, gt, g_off, thresholds, multi, single, cnt_
                 if do_single:
                     fill[:] = img  # the whole filled map is swept below
                 if marks[0] == 2**31 - 1:
-                    seen[:] = 0
+                    ws.seen[:] = 0
                     marks[0] = 0
                 marks[0] += 1
-                n_hp = _fill_levels(
-                    img, h, w, last, ws[0], ws[1], fill, seen, marks[0], bq, ptr, stack, hole_px
-                )
+                n_hp = _fill_levels(img, h, w, last, fill, marks[0], ws)
                 if do_multi:
-                    _bucket_list(img, hole_px, n_hp, ws[0], ws[1])
+                    _bucket_list(img, ws.hole_px, n_hp, ws.order, ws.start)
                     _hole_sweep(img, h, w, fill, gt, g_lo, g_hi, multi, diff, ws)
                 if do_single:
                     # Largest contour among top-level components: sweep the filled map.
-                    _bucket(fill, h, w, cnt, ws[0], ws[1])
+                    _bucket(fill, h, w, cnt, ws.order, ws.start)
                     _fg_sweep(
                         fill, h, w, top, gt, g_lo, g_hi, multi, False, True, diff, single_iou, ws
                     )

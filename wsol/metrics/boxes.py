@@ -38,13 +38,10 @@ class MaxBoxAcc(ShapedMetric):
     ) -> None:
         super().__init__(**kwargs)
         self.iou_thresholds = tuple(iou_thresholds)
-        self.cam_curve_interval = float(cam_curve_interval)
+        self._set_grid(cam_curve_interval)
         self.multi_contour = bool(multi_contour)
         self._ious = F.iou_fractions(self.iou_thresholds)
-        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
-        shape = (len(self._ious), len(self._thresholds))
-        self.add_state("correct", torch.zeros(shape, dtype=torch.int64), dist_reduce_fx="sum")
-        self.add_state("n_images", torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+        self._add_counts(correct=(len(self._ious), len(self._thresholds)), n_images=())
 
     def _result_shapes(self) -> dict[str, tuple[int, ...]]:
         d, t = self.correct.shape
@@ -68,9 +65,22 @@ class MaxBoxAcc(ShapedMetric):
             self._ious if self.multi_contour else empty,
             empty if self.multi_contour else self._ious,
         )
-        found = counts.multi if self.multi_contour else counts.single
-        self.correct += torch.from_numpy(found).to(self.correct.device)
-        self.n_images += len(maps)
+        self._add(counts.multi if self.multi_contour else counts.single, len(maps))
+
+    def add_counts(self, correct: np.ndarray, n_images: int) -> None:
+        """Add counts computed elsewhere (`WSOLMetrics` shares one contour sweep this way).
+
+        Args:
+            correct: [D, T] images correct per (IoU threshold, CAM threshold) of this
+                metric's contour mode, as `functional.box_counts` returns them.
+            n_images: the number of images counted.
+        """
+        self._add(correct, n_images)
+        self._record_update()
+
+    def _add(self, correct: np.ndarray, n_images: int) -> None:
+        self.correct += torch.from_numpy(correct).to(self.correct.device)
+        self.n_images += n_images
 
     def compute(self) -> dict:
         """``value``, ``per_iou`` [D], ``curve`` [D, T] (percent), ``thresholds`` [T],

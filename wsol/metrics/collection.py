@@ -1,23 +1,31 @@
 """Every protocol metric of one evaluation split, from a single contour sweep per map.
 
-`WSOLMetrics` is what the LightningModule updates: MaxBoxAccV2, MaxBoxAcc (V1), GT-known /
-top-1 / top-5 localization, classification accuracy and, on mask data, PxAP. One
-component sweep per score map yields both contour modes, so V2, V1 and localization
-share it. All states are fixed-size counts reduced by sum: one instance per split (val,
-test) can live inside a LightningModule and DDP gives exactly the one-process result.
+`WSOLMetrics` is what the LightningModule updates. It holds the single metrics (MaxBoxAccV2
+and MaxBoxAcc V1 as `MaxBoxAcc`, GT-known / top-1 / top-5 localization and classification as
+`LocalizationAccuracy`, PxAP on mask data) and only adds what they cannot do alone: one input
+check and one contour sweep per score map, whose counts feed all of them (V2, V1 and
+localization need the same sweep). Their states are fixed-size counts reduced by sum, so one
+instance per split (val, test) can live inside a LightningModule and DDP gives exactly the
+one-process result.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from wsol.metrics import checks
 from wsol.metrics import functional as F
-from wsol.metrics._base import ShapedMetric
+from wsol.metrics.boxes import MaxBoxAcc
+from wsol.metrics.keys import BOX_NAMES, iou_name, named_results
+from wsol.metrics.localization import LocalizationAccuracy
+from wsol.metrics.masks import PxAP
+
+LOC_IOU = 50  # percent: GT-known, top-1 and top-5 loc and MaxBoxAcc (V1) use IoU 50
 
 
-class WSOLMetrics(ShapedMetric):
+class WSOLMetrics(nn.Module):
     """The protocol's metrics for one split.
 
     Args:
@@ -27,6 +35,11 @@ class WSOLMetrics(ShapedMetric):
             reported. Box metrics are then optional (pass ``gt_boxes=None``).
         loc_multi_contour: localization boxes from every contour (True) or only the
             largest contour (False, the classic GT-known / top-1 loc).
+        **kwargs: torchmetrics options of every metric (``sync_on_compute``, ...).
+
+    Attributes:
+        box_v2, box_v1, loc, pxap: the single metrics (``pxap`` is None without masks);
+            ``loc.set_threshold`` fixes the localization threshold.
     """
 
     def __init__(
@@ -37,51 +50,22 @@ class WSOLMetrics(ShapedMetric):
         loc_multi_contour: bool = False,
         **kwargs,
     ) -> None:
-        super().__init__(**kwargs)
-        self.cam_curve_interval = float(cam_curve_interval)
+        super().__init__()
+        interval = float(cam_curve_interval)
         self.iou_thresholds = tuple(iou_thresholds)
         self.with_masks = bool(with_masks)
-        self.loc_multi_contour = bool(loc_multi_contour)
-        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
+        self.box_v2 = MaxBoxAcc(self.iou_thresholds, interval, multi_contour=True, **kwargs)
+        self.box_v1 = MaxBoxAcc((LOC_IOU,), interval, multi_contour=False, **kwargs)
+        self.loc = LocalizationAccuracy(interval, LOC_IOU, loc_multi_contour, **kwargs)
+        self.pxap = PxAP(interval, **kwargs) if self.with_masks else None
         ious = list(F.iou_fractions(self.iou_thresholds))
-        if self.loc_multi_contour and 0.5 not in ious:
-            ious.append(0.5)  # localization reads the multi-contour IoU-50 counts
+        loc_iou = float(F.iou_fractions((LOC_IOU,))[0])
+        if loc_multi_contour and loc_iou not in ious:
+            ious.append(loc_iou)  # localization reads the multi-contour IoU-50 counts
         self._multi_ious = np.array(ious, np.float64)
-        self._n_v2 = len(self.iou_thresholds)
-        self._single_ious = np.array([0.5])
-        self.loc_fixed_index: int | None = None
-        t = len(self._thresholds)
-
-        def counts(*shape: int) -> torch.Tensor:
-            return torch.zeros(shape, dtype=torch.int64)
-
-        self.add_state("box_v2", counts(len(ious), t), dist_reduce_fx="sum")
-        self.add_state("box_v1", counts(1, t), dist_reduce_fx="sum")
-        self.add_state("top1_loc", counts(t), dist_reduce_fx="sum")
-        self.add_state("top5_loc", counts(t), dist_reduce_fx="sum")
-        for name in ("top1_cls", "top5_cls", "n_images", "n_box_images"):
-            self.add_state(name, counts(), dist_reduce_fx="sum")
-        if self.with_masks:
-            self.add_state("hist_fg", counts(t + 2), dist_reduce_fx="sum")
-            self.add_state("hist_bg", counts(t + 2), dist_reduce_fx="sum")
-
-    def _result_shapes(self) -> dict[str, tuple[int, ...]]:
-        t = len(self._thresholds)
-        return {
-            "curves/thresholds": (t,),
-            "curves/box_acc_v2": (self._n_v2, t),
-            "curves/box_acc_v1": (1, t),
-            "curves/precision": (t,),
-            "curves/recall": (t,),
-        }
-
-    def set_loc_threshold(self, threshold: float | None) -> None:
-        """Fix the localization threshold (snapped to the grid), e.g. the one chosen on
-        validation; None: use the threshold maximizing GT-known loc on this split."""
-        self.loc_fixed_index = (
-            None if threshold is None else F.snap_threshold(threshold, self._thresholds)
-        )
-        self._computed = None  # torchmetrics' cached result used the previous setting
+        self._single_ious = F.iou_fractions((LOC_IOU,))
+        self._loc = ("multi", ious.index(loc_iou)) if loc_multi_contour else ("single", 0)
+        self._thresholds = F.cam_thresholds(interval)
 
     def update(self, scoremaps, gt_boxes, labels, logits, gt_masks=None) -> None:
         """Add one batch.
@@ -111,29 +95,19 @@ class WSOLMetrics(ShapedMetric):
         )
         if no_boxes and not self.with_masks:
             raise ValueError("WSOLMetrics.update needs gt_boxes (only mask splits may omit them)")
-        boxes = None if no_boxes else checks.check_boxes(gt_boxes, *maps.shape)
-        top1, top5 = F.class_hits(lab, log)
-        if boxes is not None:
-            if self.loc_multi_contour:
-                loc = ("multi", ious_index(self._multi_ious, 0.5))
-            else:
-                loc = ("single", 0)
+        box_ok = None
+        if not no_boxes:
+            flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
             counts = F.box_counts(
-                maps, *boxes, self._thresholds, self._multi_ious, self._single_ious, loc=loc
-            )
-            device = self.box_v2.device
-            self.box_v2 += torch.from_numpy(counts.multi).to(device)
-            self.box_v1 += torch.from_numpy(counts.single).to(device)
-            self.top1_loc += torch.from_numpy((counts.loc & top1[:, None]).sum(0)).to(device)
-            self.top5_loc += torch.from_numpy((counts.loc & top5[:, None]).sum(0)).to(device)
-            self.n_box_images += n
-        if self.with_masks:
-            fg, bg = F.score_histograms(maps, masks, self.cam_curve_interval)
-            self.hist_fg += torch.from_numpy(fg).to(self.hist_fg.device)
-            self.hist_bg += torch.from_numpy(bg).to(self.hist_bg.device)
-        self.top1_cls += int(top1.sum())
-        self.top5_cls += int(top5.sum())
-        self.n_images += n
+                maps, flat, offsets, self._thresholds, self._multi_ious, self._single_ious,
+                loc=self._loc,
+            )  # fmt: skip
+            self.box_v2.add_counts(counts.multi[: len(self.iou_thresholds)], n)
+            self.box_v1.add_counts(counts.single, n)
+            box_ok = counts.loc
+        self.loc.add_hits(box_ok, *F.class_hits(lab, log))
+        if self.pxap is not None:
+            self.pxap.add_histograms(*F.score_histograms(maps, masks, self.pxap.cam_curve_interval))
 
     def compute(self) -> dict:
         """Flat dict of python floats (None where the split has no boxes) plus ``curves``.
@@ -143,68 +117,22 @@ class WSOLMetrics(ShapedMetric):
         top5_acc, pxap (with masks), curves = {thresholds [T], box_acc_v2 [D, T],
         box_acc_v1 [1, T], precision [T], recall [T] (with masks)}.
         """
-        n = int(self.n_images)
-        n_box = int(self.n_box_images)
-        if n == 0:
-            raise ValueError("WSOLMetrics: no image was given to update()")
-        if 0 < n_box < n:
-            raise ValueError(f"WSOLMetrics: gt_boxes were given for {n_box} of {n} images")
-        out: dict = {"top1_acc": int(self.top1_cls) * 100.0 / n}
-        out["top5_acc"] = int(self.top5_cls) * 100.0 / n
+        loc = self.loc.compute()
+        out: dict = dict.fromkeys([*BOX_NAMES, *map(iou_name, self.iou_thresholds)])
         curves: dict = {"thresholds": torch.from_numpy(self._thresholds)}
-        box_keys = ["maxboxaccv2", "maxboxacc", "best_threshold_v1", "gt_known_loc"]
-        box_keys += [f"maxboxaccv2_iou{_pct(d)}" for d in self.iou_thresholds]
-        box_keys += ["top1_loc", "top5_loc", "loc_threshold"]
-        out.update(dict.fromkeys(box_keys))
-        if n_box:
-            out.update(self._box_results(n, curves))
-        if self.with_masks:
-            pixel = F.pxap_summary(
-                self.hist_fg.cpu().numpy(), self.hist_bg.cpu().numpy(), self._thresholds
-            )
-            out["pxap"] = pixel["value"]
-            curves["precision"] = torch.from_numpy(pixel["precision"])
-            curves["recall"] = torch.from_numpy(pixel["recall"])
+        v2 = v1 = pixel = None
+        if int(self.loc.n_box_images):
+            v2, v1 = self.box_v2.compute(), self.box_v1.compute()
+            curves.update(box_acc_v2=v2["curve"], box_acc_v1=v1["curve"])
+        if self.pxap is not None:
+            pixel = self.pxap.compute()
+            curves.update(precision=pixel["precision"], recall=pixel["recall"])
+        out.update(named_results(self.iou_thresholds, v2=v2, v1=v1, loc=loc, pxap=pixel))
         out["curves"] = curves
         return out
 
-    def _box_results(self, n: int, curves: dict) -> dict:
-        thr = self._thresholds
-        box_v2 = self.box_v2.cpu().numpy()
-        v2 = F.maxboxacc_summary(box_v2[: self._n_v2], n, thr)
-        v1 = F.maxboxacc_summary(self.box_v1.cpu().numpy(), n, thr)
-        if self.loc_multi_contour:
-            gt_known = box_v2[ious_index(self._multi_ious, 0.5)]
-        else:
-            gt_known = self.box_v1[0].cpu().numpy()
-        loc = F.localization_summary(
-            gt_known,
-            self.top1_loc.cpu().numpy(),
-            self.top5_loc.cpu().numpy(),
-            int(self.top1_cls),
-            int(self.top5_cls),
-            n,
-            thr,
-            self.loc_fixed_index,
-        )
-        out = {"maxboxaccv2": v2["value"], "maxboxacc": v1["value"]}
-        for d, value in zip(self.iou_thresholds, v2["per_iou"], strict=True):
-            out[f"maxboxaccv2_iou{_pct(d)}"] = float(value)
-        out["best_threshold_v1"] = float(thr[v1["best_threshold_index"][0]])
-        out["gt_known_loc"] = loc["gt_known_loc"]
-        out["top1_loc"] = loc["top1_loc"]
-        out["top5_loc"] = loc["top5_loc"]
-        out["loc_threshold"] = loc["threshold"]
-        curves["box_acc_v2"] = torch.from_numpy(v2["curve"])
-        curves["box_acc_v1"] = torch.from_numpy(v1["curve"])
-        return out
-
-
-def ious_index(ious: np.ndarray, value: float) -> int:
-    """Position of an IoU fraction in the list (exact match)."""
-    return int(np.flatnonzero(ious == value)[0])
-
-
-def _pct(d: float) -> str:
-    """IoU threshold as written in a key: 50 -> '50', 62.5 -> '62.5'."""
-    return str(int(d)) if float(d).is_integer() else str(d)
+    def reset(self) -> None:
+        """Clear every metric's counts (the localization threshold setting is kept)."""
+        for metric in (self.box_v2, self.box_v1, self.loc, self.pxap):
+            if metric is not None:
+                metric.reset()

@@ -2,8 +2,9 @@
 
 All three localization numbers are read at one CAM threshold: the one maximizing GT-known
 localization (box IoU >= 50) on the split itself, or a threshold fixed beforehand with
-`set_threshold` (the one chosen on validation, as the protocol asks). States are per-
-threshold counts summed across processes.
+`set_threshold` (the one chosen on validation, as the protocol asks). Classification is
+counted on every image; localization on the images given with boxes (a mask-only split has
+none). States are per-threshold counts summed across processes.
 """
 
 from __future__ import annotations
@@ -34,20 +35,19 @@ class LocalizationAccuracy(ShapedMetric):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.cam_curve_interval = float(cam_curve_interval)
+        self._set_grid(cam_curve_interval)
         self.iou_threshold = float(iou_threshold)
         self.multi_contour = bool(multi_contour)
         self._iou = F.iou_fractions((self.iou_threshold,))
-        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
         self.fixed_index: int | None = None
-        t = len(self._thresholds)
-        for name in ("gt_known", "top1_loc", "top5_loc"):
-            self.add_state(name, torch.zeros(t, dtype=torch.int64), dist_reduce_fx="sum")
-        for name in ("top1_cls", "top5_cls", "n_images"):
-            self.add_state(name, torch.zeros((), dtype=torch.int64), dist_reduce_fx="sum")
+        t = (len(self._thresholds),)
+        self._add_counts(gt_known=t, top1_loc=t, top5_loc=t)  # per CAM threshold
+        self._add_counts(top1_cls=(), top5_cls=(), n_images=(), n_box_images=())
 
     def set_threshold(self, threshold: float | None) -> None:
-        """Report at the grid threshold nearest to ``threshold``; None: argmax of GT-known."""
+        """Report at the grid threshold nearest to ``threshold`` (e.g. the one chosen on
+        validation); None: the threshold maximizing GT-known loc on this split. A setting, not
+        a state: ``reset`` keeps it."""
         if threshold is None:
             self.fixed_index = None
         else:
@@ -69,41 +69,57 @@ class LocalizationAccuracy(ShapedMetric):
         maps = checks.check_scoremaps(scoremaps)
         flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
         lab, log = checks.check_labels_logits(labels, logits, len(maps))
-        empty = np.zeros(0)
+        multi, single = (self._iou, np.zeros(0)) if self.multi_contour else (np.zeros(0), self._iou)
         mode = "multi" if self.multi_contour else "single"
-        counts = F.box_counts(
-            maps,
-            flat,
-            offsets,
-            self._thresholds,
-            self._iou if self.multi_contour else empty,
-            empty if self.multi_contour else self._iou,
-            loc=(mode, 0),
-        )
-        top1, top5 = F.class_hits(lab, log)
-        self._add(counts.loc, top1, top5)
+        counts = F.box_counts(maps, flat, offsets, self._thresholds, multi, single, loc=(mode, 0))
+        self._add(counts.loc, *F.class_hits(lab, log))
 
-    def _add(self, box_ok: np.ndarray, top1: np.ndarray, top5: np.ndarray) -> None:
+    def add_hits(self, box_ok: np.ndarray | None, top1: np.ndarray, top5: np.ndarray) -> None:
+        """Add checked per-image results (what `update` computes; `WSOLMetrics` shares one
+        contour sweep between its metrics this way).
+
+        Args:
+            box_ok: [N, T] bool box correctness per CAM threshold, or None for images
+                without boxes (classification only).
+            top1, top5: [N] bool classification hits.
+        """
+        self._add(box_ok, top1, top5)
+        self._record_update()
+
+    def _add(self, box_ok: np.ndarray | None, top1: np.ndarray, top5: np.ndarray) -> None:
         device = self.gt_known.device
-        self.gt_known += torch.from_numpy(box_ok.sum(0)).to(device)
-        self.top1_loc += torch.from_numpy((box_ok & top1[:, None]).sum(0)).to(device)
-        self.top5_loc += torch.from_numpy((box_ok & top5[:, None]).sum(0)).to(device)
+        if box_ok is not None:
+            self.gt_known += torch.from_numpy(box_ok.sum(0)).to(device)
+            self.top1_loc += torch.from_numpy((box_ok & top1[:, None]).sum(0)).to(device)
+            self.top5_loc += torch.from_numpy((box_ok & top5[:, None]).sum(0)).to(device)
+            self.n_box_images += len(box_ok)
         self.top1_cls += int(top1.sum())
         self.top5_cls += int(top5.sum())
-        self.n_images += len(box_ok)
+        self.n_images += len(top1)
 
     def compute(self) -> dict:
         """gt_known_loc, top1_loc, top5_loc, top1_acc, top5_acc (percent, python floats),
-        threshold (the CAM threshold used), threshold_index, gt_known_curve [T]."""
+        threshold (the CAM threshold used), threshold_index, gt_known_curve [T]; the
+        localization entries are None when no image came with boxes."""
+        n, n_box = int(self.n_images), int(self.n_box_images)
+        if 0 < n_box < n:
+            raise ValueError(
+                f"{type(self).__name__}: gt_boxes were given for {n_box} of {n} images"
+            )
         summary = F.localization_summary(
             self.gt_known.cpu().numpy(),
             self.top1_loc.cpu().numpy(),
             self.top5_loc.cpu().numpy(),
             int(self.top1_cls),
             int(self.top5_cls),
-            int(self.n_images),
+            n,
             self._thresholds,
             self.fixed_index,
         )
-        summary["gt_known_curve"] = torch.from_numpy(summary["gt_known_curve"])
+        if n_box == 0:
+            for key in ("gt_known_loc", "top1_loc", "top5_loc", "threshold", "threshold_index"):
+                summary[key] = None
+            summary["gt_known_curve"] = None
+        else:
+            summary["gt_known_curve"] = torch.from_numpy(summary["gt_known_curve"])
         return summary

@@ -6,6 +6,7 @@ threshold bins, summed across processes (fixed size, DDP equals one process).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from wsol.metrics import checks
@@ -22,11 +23,9 @@ class PxAP(ShapedMetric):
 
     def __init__(self, cam_curve_interval: float = 0.01, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.cam_curve_interval = float(cam_curve_interval)
-        self._thresholds = F.cam_thresholds(self.cam_curve_interval)
+        self._set_grid(cam_curve_interval)
         n_bins = len(self._thresholds) + 2
-        self.add_state("hist_fg", torch.zeros(n_bins, dtype=torch.int64), dist_reduce_fx="sum")
-        self.add_state("hist_bg", torch.zeros(n_bins, dtype=torch.int64), dist_reduce_fx="sum")
+        self._add_counts(hist_fg=(n_bins,), hist_bg=(n_bins,))
 
     def _result_shapes(self) -> dict[str, tuple[int, ...]]:
         t = len(self._thresholds)
@@ -47,9 +46,20 @@ class PxAP(ShapedMetric):
         except (TypeError, ValueError):
             checks.check_scoremap_values(maps)  # a bad score map is reported first
             raise
-        fg, bg = F.score_histograms(maps, masks, self.cam_curve_interval)
-        self.hist_fg += torch.from_numpy(fg).to(self.hist_fg.device)
-        self.hist_bg += torch.from_numpy(bg).to(self.hist_bg.device)
+        self._add(*F.score_histograms(maps, masks, self.cam_curve_interval))
+
+    def add_histograms(self, hist_fg: np.ndarray, hist_bg: np.ndarray) -> None:
+        """Add histograms computed elsewhere (by `WSOLMetrics`, from checked inputs).
+
+        Args:
+            hist_fg, hist_bg: [T + 2] counts, as `functional.score_histograms` returns them.
+        """
+        self._add(hist_fg, hist_bg)
+        self._record_update()
+
+    def _add(self, hist_fg: np.ndarray, hist_bg: np.ndarray) -> None:
+        self.hist_fg += torch.from_numpy(hist_fg).to(self.hist_fg.device)
+        self.hist_bg += torch.from_numpy(hist_bg).to(self.hist_bg.device)
 
     def compute(self) -> dict:
         """``value`` (percent), ``precision`` and ``recall`` [T] at score >= each threshold,

@@ -1,4 +1,12 @@
-"""wsol-eval: re-evaluate a checkpoint on a split, or score a directory of saved score maps."""
+"""wsol-eval: re-evaluate a checkpoint on a split, or score a directory of saved score maps.
+
+A checkpoint carries the evaluation protocol it was trained and validated with (CAM threshold
+step, IoU thresholds, contour mode of the loc metrics, the CAM threshold chosen on val).
+``wsol-eval ckpt_path=...`` scores with that protocol, so it reproduces the training run's test
+numbers; only settings given explicitly on the command line (``eval=fine``,
+``eval.cam_curve_interval=0.001``) replace stored ones, and they are logged. The protocol used
+is written as ``protocol.json`` next to ``metrics.json``.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +14,21 @@ import logging
 from pathlib import Path
 
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from wsol.lit_module import PROTOCOL_SETTINGS
 from wsol.tasks.common import build_trainer
 from wsol.tasks.score_cams import score_cams_dir
 from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.run import apply_extras, logged_and_exact, to_float_dict, write_metrics
+from wsol.utils.run import (
+    apply_extras,
+    logged_and_exact,
+    to_float_dict,
+    write_metrics,
+    write_protocol,
+)
 from wsol.utils.safe_instantiate import instantiate_stored
 from wsol.viz.curves import save_curve_figures
 
@@ -37,8 +53,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     """Test a checkpoint on ``cfg.split`` of its training data (or of ``cfg.data``).
 
-    The CAM threshold of top-1/GT-known loc is the one chosen on validation during training
-    (stored in the checkpoint), exactly as at the end of ``wsol-train``.
+    The protocol is the checkpoint's own (see the module docstring): the CAM threshold of
+    top-1/GT-known loc is the one chosen on validation during training, exactly as at the end
+    of ``wsol-train``; explicitly overridden ``eval`` settings win.
     """
     L.seed_everything(cfg.seed, workers=True)
     module, stored = module_from_checkpoint(cfg.ckpt_path)
@@ -47,11 +64,19 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
         datamodule = instantiate(cfg.data, test_split=split)
     else:
         datamodule = instantiate_stored(stored["data"], cfg.ckpt_path, "data", test_split=split)
-    eval_cfg = cfg.get("eval")
-    if eval_cfg is not None:
-        module.hparams.cam_curve_interval = float(eval_cfg.cam_curve_interval)
-        module.hparams.iou_thresholds = [int(i) for i in eval_cfg.iou_thresholds]
-        module.hparams.loc_multi_contour = bool(eval_cfg.loc_multi_contour)
+    given = OmegaConf.to_container(cfg.eval, resolve=True) if cfg.get("eval") else {}
+    overridden = [name for name in explicit_protocol_settings() if name in given]
+    if overridden:
+        chosen = {name: given[name] for name in overridden}
+        log.info(
+            "Evaluation protocol: %s given on the command line replace the checkpoint's %s",
+            chosen,
+            {name: module.protocol[name] for name in overridden},
+        )
+        module.set_protocol(**chosen)
+    else:
+        log.info("Evaluation protocol of the checkpoint: %s", module.protocol)
+    write_protocol({**module.protocol, "overridden": overridden}, cfg.paths.output_dir)
     trainer = build_trainer(cfg, with_callbacks=False)
     results = trainer.test(module, datamodule=datamodule)
     metrics = logged_and_exact(results, "test", module.last_test_results)
@@ -65,3 +90,22 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     )
     log.info("Evaluated %s on split %r", Path(cfg.ckpt_path).name, split)
     return to_float_dict({f"{split}/" + k.split("/", 1)[1]: v for k, v in metrics.items()})
+
+
+def explicit_protocol_settings() -> list[str]:
+    """Protocol settings the command line sets explicitly, in `PROTOCOL_SETTINGS` order.
+
+    A group choice (``eval=fine``, ``eval=default``) sets all of them; ``eval.<name>=...`` sets
+    one. The ``eval`` group's default is not explicit: Hydra's task overrides say what the
+    user typed. Without a Hydra context (a config built by hand) nothing is explicit.
+    """
+    if not HydraConfig.initialized():
+        return []
+    names: set[str] = set()
+    for override in HydraConfig.get().overrides.task:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key == "eval":
+            names.update(PROTOCOL_SETTINGS)
+        elif key.startswith("eval."):
+            names.add(key.split(".")[1])
+    return [name for name in PROTOCOL_SETTINGS if name in names]

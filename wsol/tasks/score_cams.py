@@ -17,7 +17,8 @@ from tqdm import tqdm
 from wsol.cams.saved import load_saved_map, unmatched_maps
 from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
 from wsol.data.formats.wsoleval import read_split
-from wsol.metrics import MaxBoxAcc, PxAP
+from wsol.metrics import MaxBoxAcc, PxAP, result_keys
+from wsol.metrics.keys import named_results
 from wsol.viz.curves import save_curve_figures
 
 log = logging.getLogger("wsol")
@@ -33,8 +34,9 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
     into ``paths.output_dir`` (next to metrics.json).
 
     Returns:
-        Metrics keyed ``<split>/maxboxaccv2``, ``<split>/maxboxacc``, ``<split>/pxap``,
-        as in a test run, plus ``<split>/resized_maps`` (maps not saved in the frame).
+        Metrics keyed as in a test run (`wsol.metrics.result_keys`): ``<split>/maxboxaccv2``,
+        ``<split>/maxboxaccv2_iou<d>``, ``<split>/maxboxacc``, ``<split>/best_threshold_v1``,
+        ``<split>/pxap``, plus ``<split>/resized_maps`` (maps not saved in the frame).
     """
     if not cfg.get("metadata_dir"):
         raise ValueError("cams_dir needs metadata_dir=<folder with the split's metadata files>")
@@ -101,15 +103,11 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
             *frame,
         )
     name = cfg.get("split") or "test"
-    metrics: dict[str, float] = {f"{name}/resized_maps": float(resized)}
+    results: dict = {"resized_maps": float(resized)}
     curves: dict = {}
     if with_boxes:
-        result = v2.compute()
-        metrics[f"{name}/maxboxaccv2"] = float(result["value"])
-        for iou, value in zip(ious, result["per_iou"].tolist(), strict=True):
-            metrics[f"{name}/maxboxaccv2_iou{iou}"] = float(value)
-        result_v1 = v1.compute()
-        metrics[f"{name}/maxboxacc"] = float(result_v1["value"])
+        result, result_v1 = v2.compute(), v1.compute()
+        results.update(named_results(ious, v2=result, v1=result_v1))
         curves.update(
             thresholds=result["thresholds"],
             box_acc_v2=result["curve"],
@@ -117,11 +115,12 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
         )
     if with_masks:
         result = pxap.compute()
-        metrics[f"{name}/pxap"] = float(result["value"])
+        results.update(named_results(pxap=result))
         curves.update(
             thresholds=result["thresholds"], precision=result["precision"], recall=result["recall"]
         )
-    scalars = {"pxap": metrics.get(f"{name}/pxap")}
+    metrics = result_keys(name, results)
+    scalars = {"pxap": results.get("pxap")}
     save_curve_figures(curves, cfg.paths.output_dir, ious, scalars=scalars, stage=name)
     return metrics
 

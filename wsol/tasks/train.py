@@ -29,6 +29,7 @@ from wsol.utils.run import (
     save_resolved_config,
     to_float_dict,
     write_metrics,
+    write_protocol,
 )
 
 log = logging.getLogger("wsol")
@@ -120,5 +121,6 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
         metrics.update(logged_and_exact(results, "test", module.last_test_results))
     metrics = to_float_dict(metrics)
     write_metrics(metrics, cfg.paths.output_dir)
+    write_protocol(module.protocol, cfg.paths.output_dir)
     log_hparams(trainer.loggers, cfg, metrics)
     return metrics

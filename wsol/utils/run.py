@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from wsol.utils.validate import validate_config
+from wsol.metrics.keys import result_keys
 
 log = logging.getLogger("wsol")
 
@@ -53,22 +54,13 @@ def to_float_dict(metrics: dict) -> dict[str, float]:
     return out
 
 
-def stage_scalars(stage: str, values: dict) -> dict[str, float]:
-    """``{"<stage>/<name>": float}`` of a metrics result, curves left out."""
-    return {
-        f"{stage}/{key}": float(value)
-        for key, value in values.items()
-        if key != "curves" and value is not None
-    }
-
-
 def logged_and_exact(results: list[dict], stage: str, exact: dict | None) -> dict[str, float]:
     """Logged metrics of a validate/test call, with the metric results themselves on top.
 
     Lightning logs float32; the protocol's numbers and thresholds are kept at full precision.
     """
     merged = {key: float(value) for key, value in (results[0] if results else {}).items()}
-    merged.update(stage_scalars(stage, exact or {}))
+    merged.update(result_keys(stage, exact or {}))
     return merged
 
 
@@ -79,4 +71,14 @@ def write_metrics(metrics: dict[str, float], output_dir: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     log.info("Metrics written to %s", path)
+    return path
+
+
+@rank_zero_only
+def write_protocol(protocol: dict, output_dir: str | Path) -> Path:
+    """Write ``protocol.json`` (the evaluation protocol the numbers of ``metrics.json`` were
+    computed with, `WSOLLitModule.protocol`) into the run directory."""
+    path = Path(output_dir) / "protocol.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(protocol, indent=2) + "\n")
     return path

@@ -1,10 +1,12 @@
-"""Independent, deliberately plain implementation of PROTOCOL.md for parity tests.
+"""The slow, exact reference evaluator: the oracle of the tests and of the benchmark.
 
-Written from the protocol text, one threshold at a time with OpenCV, exactly the way the
-reference evaluator works: quantize, threshold strictly, `findContours(RETR_TREE)`, keep
-the largest contour or all of them, box from `boundingRect`, inclusive IoU. It shares no
-code with `wsol.metrics` and is slow on purpose (it is also the baseline of
-scripts/bench_metrics.py).
+An independent, deliberately plain implementation of the protocol (docs/protocol.md),
+written from its text, one threshold at a time with OpenCV, exactly the way the reference
+evaluator works: quantize, threshold strictly, `findContours(RETR_TREE)`, keep the largest
+contour or all of them, box from `boundingRect`, inclusive IoU; PxAP from ``np.histogram``
+per map. It shares no code with the rest of `wsol.metrics` (so a bug there cannot hide in
+both) and is slow on purpose: the parity tests compare every count with it, and
+``scripts/bench_metrics.py`` times the engine against it.
 """
 
 from __future__ import annotations
@@ -180,18 +182,9 @@ def maxboxacc_counts(
     return counts
 
 
-def maxboxacc(
-    scoremaps,
-    gt_boxes,
-    cam_curve_interval: float,
-    iou_thresholds,
-    multi_contour: bool,
-    memo: bool = False,
-) -> dict:
-    """MaxBoxAcc (V1 or V2) the way the reference reports it."""
-    counts = maxboxacc_counts(
-        scoremaps, gt_boxes, cam_curve_interval, iou_thresholds, multi_contour, memo
-    )
+def maxboxacc(scoremaps, gt_boxes, *args, **kwargs) -> dict:
+    """MaxBoxAcc (V1 or V2) the way the reference reports it (arguments: `maxboxacc_counts`)."""
+    counts = maxboxacc_counts(scoremaps, gt_boxes, *args, **kwargs)
     curve = counts * 100.0 / float(len(scoremaps))
     per_iou = curve.max(axis=1)
     return {
