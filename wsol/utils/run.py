@@ -11,8 +11,8 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from wsol.utils.validate import validate_config
 from wsol.metrics.keys import result_keys
+from wsol.utils.validate import validate_config
 
 log = logging.getLogger("wsol")
 
