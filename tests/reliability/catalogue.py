@@ -320,7 +320,7 @@ CASES = [
         "metadata",
         "a missing metadata file",
         1,
-        "image_sizes.txt: metadata file not found",
+        "class_labels.txt: metadata file not found",
     ),
     # score maps
     Case(

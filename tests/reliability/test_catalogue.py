@@ -284,7 +284,7 @@ TRIGGERS: dict[str, Callable[[Context], None]] = {
     "latin1-ids": _metadata(image_ids=b"caf\xe9.png\nb.png\n"),
     "fields": _metadata(class_labels=b"a.png,0\nb.png\n"),
     "not-integer": _metadata(image_sizes=b"a.png,20,10\nb.png,x,10\n"),
-    "missing-file": _metadata(image_sizes=None),
+    "missing-file": _metadata(class_labels=None),
     "npz": _score("npz"),
     "empty": _score(np.zeros((0, 0))),
     "layout": _score(np.zeros((1, 16, 16))),
