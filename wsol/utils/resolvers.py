@@ -4,6 +4,10 @@
 falls back for a missing key, and gives None for a null one: ``run_name: null`` named every run
 directory ``None``).
 
+``${wsol.class_count:METADATA_ROOT}`` is the number of class names in
+``METADATA_ROOT/class_names.txt`` (what the converters write), so ``data=folder`` needs no class
+count; None while the root is unset (validation then names ``num_classes``).
+
 ``${wsol.cwd:}`` is the directory relative paths start from (``paths.root_dir``). Hydra's own
 ``${hydra:runtime.cwd}`` only resolves once Hydra has set its config: a multirun resolves
 ``hydra.sweep.dir`` (which goes through ``paths.log_dir``) before that, and fails with
@@ -14,6 +18,7 @@ directory ``None``).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
@@ -33,8 +38,26 @@ def default_if_null(value, default):
     return default if value is None or value == "" else value
 
 
+def class_count(metadata_root) -> int | None:
+    """Lines of ``<metadata_root>/class_names.txt``; None when no root is given."""
+    if metadata_root is None or metadata_root == "":
+        return None
+    names = Path(str(metadata_root)) / "class_names.txt"
+    if not names.is_file():
+        raise FileNotFoundError(
+            f"data.num_classes: null needs {names} (written by scripts/prepare_*.py); "
+            "or set data.num_classes"
+        )
+    return sum(1 for line in names.read_text(encoding="utf-8-sig").splitlines() if line.strip())
+
+
 def register_resolvers() -> None:
-    """Register ``wsol.cwd`` and ``wsol.default`` (idempotent)."""
-    for name, resolver in (("wsol.cwd", runtime_cwd), ("wsol.default", default_if_null)):
+    """Register ``wsol.cwd``, ``wsol.default`` and ``wsol.class_count`` (idempotent)."""
+    resolvers = (
+        ("wsol.cwd", runtime_cwd),
+        ("wsol.default", default_if_null),
+        ("wsol.class_count", class_count),
+    )
+    for name, resolver in resolvers:
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)
