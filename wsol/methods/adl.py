@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from wsol.methods.cam import CAMMethod, HeadFactory
+from wsol.methods.cam import CAMMethod
 from wsol.methods.outputs import MethodOutput
 from wsol.models.base import Backbone
 
@@ -50,6 +50,7 @@ class ADLayer(nn.Module):
 
     Attributes:
         dropped: whether the last training batch got the drop mask (None before one ran).
+        **cam_options: ``head``, ``lr_rule`` of :class:`CAMMethod`.
     """
 
     def __init__(self, drop_prob: float = 0.75, gamma: float = 0.9):
@@ -77,7 +78,7 @@ class ADLMethod(CAMMethod):
     """CAM with an :class:`ADLayer` after each of the named backbone stages.
 
     Args:
-        backbone, num_classes, head, lr_rule: as :class:`CAMMethod`.
+        backbone, num_classes: as :class:`CAMMethod`.
         stages: backbone stage names (``backbone.stage_names``) followed by an ADL layer.
         drop_prob: probability of the drop mask per batch and layer (the paper: 0.75).
         gamma: drop threshold relative to the attention maximum (the paper: 0.9).
@@ -87,13 +88,12 @@ class ADLMethod(CAMMethod):
         self,
         backbone: Backbone,
         num_classes: int,
-        head: HeadFactory | None = None,
-        lr_rule: str = "clean",
         stages: Sequence[str] = ("stage3", "final"),
         drop_prob: float = 0.75,
         gamma: float = 0.9,
+        **cam_options,
     ):
-        super().__init__(backbone, num_classes, head=head, lr_rule=lr_rule)
+        super().__init__(backbone, num_classes, **cam_options)
         stages = list(stages)
         unknown = [name for name in stages if name not in backbone.stage_names]
         if not stages or unknown:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wsol.methods.cam import CAMMethod, HeadFactory
+from wsol.methods.cam import CAMMethod
 from wsol.methods.outputs import MethodOutput
 from wsol.models.base import Backbone
 
@@ -67,21 +67,21 @@ class CutMixMethod(CAMMethod):
     """CAM trained on CutMix batches with the area-weighted mixed cross-entropy.
 
     Args:
-        backbone, num_classes, head, lr_rule: as :class:`CAMMethod`.
+        backbone, num_classes: as :class:`CAMMethod`.
         alpha: Beta(alpha, alpha) of the drawn λ (1: uniform, the paper's).
         mix_prob: probability that a training batch is mixed (the paper: 1 for ImageNet).
+        **cam_options: ``head``, ``lr_rule`` of :class:`CAMMethod`.
     """
 
     def __init__(
         self,
         backbone: Backbone,
         num_classes: int,
-        head: HeadFactory | None = None,
-        lr_rule: str = "clean",
         alpha: float = 1.0,
         mix_prob: float = 1.0,
+        **cam_options,
     ):
-        super().__init__(backbone, num_classes, head=head, lr_rule=lr_rule)
+        super().__init__(backbone, num_classes, **cam_options)
         if not alpha > 0:
             raise ValueError(f"alpha must be > 0, got {alpha}")
         if not 0.0 <= mix_prob <= 1.0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from wsol.methods.cam import CAMMethod, HeadFactory
+from wsol.methods.cam import CAMMethod
 from wsol.methods.outputs import MethodOutput
 from wsol.models.base import Backbone
 
@@ -46,23 +46,23 @@ class HaSMethod(CAMMethod):
     """CAM trained on images with random grid patches hidden (training only).
 
     Args:
-        backbone, num_classes, head, lr_rule: as :class:`CAMMethod`.
+        backbone, num_classes: as :class:`CAMMethod`.
         grid: patch side in input pixels (the paper: 16 to 56 on 224-px images).
         hide_prob: probability that a patch is hidden (the paper: 0.5).
         fill: value of hidden pixels in the normalized input (0: the dataset mean).
+        **cam_options: ``head``, ``lr_rule`` of :class:`CAMMethod`.
     """
 
     def __init__(
         self,
         backbone: Backbone,
         num_classes: int,
-        head: HeadFactory | None = None,
-        lr_rule: str = "clean",
         grid: int = 16,
         hide_prob: float = 0.5,
         fill: float = 0.0,
+        **cam_options,
     ):
-        super().__init__(backbone, num_classes, head=head, lr_rule=lr_rule)
+        super().__init__(backbone, num_classes, **cam_options)
         if grid < 1:
             raise ValueError(f"grid (patch side in pixels) must be >= 1, got {grid}")
         if not 0.0 <= hide_prob <= 1.0:
