@@ -1,4 +1,4 @@
-"""Seed statistics and Markdown tables for experiment reports (scripts/compare_methods.py)."""
+"""Seed statistics and Markdown tables for study summaries (scripts/summarize_sweep.py)."""
 
 from __future__ import annotations
 
