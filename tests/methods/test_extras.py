@@ -47,3 +47,18 @@ def test_acol_extras_are_its_shares():
     assert float(scalars["constant_attention"]) == 0.25
     assert all(value.ndim == 0 for value in scalars.values())
     assert set(method.extra_maps) <= set(output.aux)
+
+
+def test_lit_module_logs_what_the_method_declares(monkeypatch):
+    from wsol.lit_module import WSOLLitModule
+    from wsol.methods.has import HaSMethod
+
+    method = HaSMethod(build_backbone("tiny", widths=(4, 6, 8)), 3, grid=8, hide_prob=1.0)
+    module = WSOLLitModule(method, optimizer=partial(torch.optim.SGD, lr=0.1))
+    logged = {}
+    monkeypatch.setattr(module, "log", lambda name, value, **kw: logged.update({name: (value, kw)}))
+    batch = {"images": torch.randn(2, 3, 32, 32), "labels": torch.tensor([0, 2])}
+    module.training_step(batch, 0)
+    value, options = logged["train/hidden_fraction"]
+    assert float(value) == 1.0 and options["on_epoch"] and options["batch_size"] == 2
+    assert not any("constant_attention" in name for name in logged)
