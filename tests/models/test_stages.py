@@ -74,3 +74,21 @@ def test_state_dict_keys_are_unchanged(name):
         "vgg16": ("features.", "conv6."),
     }[name]
     assert keys and all(key.startswith(prefixes) for key in keys)
+
+
+def test_a_backbone_without_named_stages_still_prints_and_says_so():
+    from torch import nn
+
+    from wsol.models.base import Backbone
+
+    class Plain(Backbone):
+        out_channels, stride = 3, 1
+
+        def forward(self, x):
+            return x
+
+    backbone = Plain()
+    assert "stages=unnamed" in repr(backbone)
+    with pytest.raises(NotImplementedError, match="Plain does not name its stages"):
+        backbone.forward_stages(torch.zeros(1, 3, 2, 2))
+    assert isinstance(backbone, nn.Module)

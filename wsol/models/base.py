@@ -36,7 +36,7 @@ class Backbone(nn.Module):
 
     def stage_layers(self) -> dict[str, list[nn.Module]]:
         """Stage name → the modules it runs, in order; the stages run in dict order."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} does not name its stages")
 
     @property
     def stage_names(self) -> tuple[str, ...]:
@@ -108,8 +108,11 @@ class Backbone(nn.Module):
         )
 
     def extra_repr(self) -> str:
+        try:
+            stages = ", ".join(self.stage_names)
+        except NotImplementedError:
+            stages = "unnamed"
         return (
-            f"out_channels={self.out_channels}, stride={self.stride}, "
-            f"stages={', '.join(self.stage_names)}, "
+            f"out_channels={self.out_channels}, stride={self.stride}, stages={stages}, "
             f"clean: {self.new_param_rule}, we: {self.we_new_param_rule}"
         )
