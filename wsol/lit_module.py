@@ -183,14 +183,13 @@ class WSOLLitModule(LightningModule):
                 prog_bar=name == "loss",
             )
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, batch_size=batch_size)
-        if "num_constant_attention" in output.aux:
-            # ACoL maps with max == min erase nothing; how often that happens is worth watching.
+        for name, value in self.method.extra_scalars(output).items():
+            # What the method declares worth watching (its own numbers, by its own names).
             self.log(
-                "train/constant_attention",
-                output.aux["num_constant_attention"].float(),
+                f"train/{name}",
+                value.detach().float(),
                 on_step=False,
                 on_epoch=True,
-                reduce_fx="sum",
                 batch_size=batch_size,
             )
         return losses["loss"]

@@ -10,9 +10,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from tests.helpers.trained_run import trained_run
-from wsol.analysis.acol_branches import _share, branch_view, erasing_stats
+from wsol.analysis.acol_branches import _share, branch_view, erasing_stats, evaluate_branches
 from wsol.analysis.part_whole import evaluate_part_whole
-from wsol.analysis.runs import EVAL_FILE, evaluate_run
+from wsol.analysis.run_analyses import CACHE_FILE, analyse_run
 from wsol.data.synthetic import read_parts
 from wsol.methods.outputs import MethodOutput
 from wsol.utils.checkpoint import module_from_checkpoint
@@ -37,40 +37,42 @@ def test_share_of_a_region():
 
 
 @pytest.mark.slow
-def test_evaluate_run_of_an_acol_checkpoint(tmp_path_factory):
+def test_analyses_of_an_acol_checkpoint(tmp_path_factory):
     directory = trained_run(tmp_path_factory, ("method=acol",))
-    result = evaluate_run(directory)
+    result = analyse_run(directory)
     metrics = json.loads((directory / "metrics.json").read_text())
     # The part/whole evaluation reproduces the run's own test numbers.
-    for key in ("maxboxaccv2", "pxap", "top1_loc", "top1_acc", "maxboxaccv2_iou70"):
-        assert result["map"][key] == pytest.approx(metrics[f"test/{key}"], abs=1e-9), key
-    assert 0 <= result["map"]["part_coverage"] <= 1 and 0 <= result["map"]["object_coverage"] <= 1
+    for key in ("maxboxaccv2", "pxap", "top1_acc"):
+        assert result[f"map/{key}"] == pytest.approx(metrics[f"test/{key}"], abs=1e-9), key
+    assert 0 <= result["map/part_coverage"] <= 1 and 0 <= result["map/object_coverage"] <= 1
 
     module, stored = module_from_checkpoint(directory / "checkpoints" / "last.ckpt")
     datamodule = instantiate(OmegaConf.create(stored["data"]))
     datamodule.prepare_data()
-    # Each branch's threshold is its own optimum on val, not the fused map's stored one.
-    for branch in ("a", "b"):
-        val = evaluate_part_whole(
-            module, datamodule, "val", view=branch_view(branch), stored_threshold=False
-        )
-        assert result["branches"][branch]["coverage_threshold"] == val["loc_threshold"]
-    assert result["branches"]["a"]["top1_acc"] == result["map"]["top1_acc"]
+    parts = read_parts(datamodule.split("test").metadata_dir)
+    branches = evaluate_branches(module, datamodule, parts, "test")
+    # Each declared map is analysed at its own val threshold, as the branch analysis does;
+    # branch A's map and logits are the declared maps_a with the method's logits.
+    for key in ("maxboxaccv2", "pxap", "top1_acc", "part_coverage"):
+        assert result[f"maps_a/{key}"] == pytest.approx(branches["a"][key], abs=1e-9), key
+    val = evaluate_part_whole(
+        module, datamodule, "val", view=branch_view("b"), stored_threshold=False
+    )
+    assert branches["b"]["coverage_threshold"] == val["loc_threshold"]
+    assert branches["a"]["top1_acc"] == result["map/top1_acc"]
 
     # Erasing statistics agree with the method's own erased fraction on the same images.
     batch = next(iter(datamodule.dataloader_for("test")))
     assert len(batch["labels"]) == len(datamodule.split("test").records)
     with torch.no_grad():
         output = module.method.eval()(batch["images"], batch["labels"])
-    erasing = result["erasing"]
+    erasing = erasing_stats(module, datamodule, "test", parts)
     assert erasing["erased_fraction"] == pytest.approx(float(output.aux["erased_fraction"]))
     for key in ("object_erased", "part_erased", "erased_on_object", "constant_attention"):
         assert 0 <= erasing[key] <= 1, key
-    parts = read_parts(datamodule.split("test").metadata_dir)
-    assert erasing_stats(module, datamodule, "test", parts) == erasing
 
-    # Cached: a second call reads the file.
-    cache = directory / EVAL_FILE
+    # Cached: a second call reads the file, refresh recomputes.
+    cache = directory / CACHE_FILE
     cache.write_text(json.dumps({**result, "marker": 1}))
-    assert evaluate_run(directory)["marker"] == 1
-    assert "marker" not in evaluate_run(directory, refresh=True)
+    assert analyse_run(directory)["marker"] == 1
+    assert "marker" not in analyse_run(directory, refresh=True)

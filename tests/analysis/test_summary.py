@@ -17,7 +17,7 @@ def test_mean_and_sample_std():
 
 def test_format():
     assert format_mean_std([40.0, 42.0, 44.0]) == "42.0 ± 2.0"
-    assert format_mean_std([0.5], digits=2) == "0.50 ± 0.00"
+    assert format_mean_std([0.5], digits=2) == "0.50"
     assert format_mean_std([]) == "–"
 
 

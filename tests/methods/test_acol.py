@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,8 +12,13 @@ from tests.methods.stubs import FeatureBackbone, FixedMapHead, minmax64, record_
 from wsol.methods import ACoLMethod
 from wsol.methods.acol import fuse_maps, label_attention, minmax_over_space
 from wsol.models import build_backbone
+from wsol.models.heads import ClassMapHead
 
 B, C, K, H, W = 2, 3, 4, 3, 4
+
+
+def _head(width: int):
+    return partial(ClassMapHead, width=width)
 
 
 def _features() -> torch.Tensor:
@@ -21,7 +28,7 @@ def _features() -> torch.Tensor:
 
 def _method(maps_a=None, threshold=0.7, **kwargs) -> ACoLMethod:
     method = ACoLMethod(
-        FeatureBackbone(_features()), K, erase_threshold=threshold, head_width=6, **kwargs
+        FeatureBackbone(_features()), K, erase_threshold=threshold, head=_head(6), **kwargs
     )
     if maps_a is not None:
         method.head_a = FixedMapHead(maps_a)
@@ -235,7 +242,7 @@ def test_bad_arguments_are_named():
 
 def test_runs_end_to_end_on_tiny():
     torch.manual_seed(0)
-    method = ACoLMethod(build_backbone("tiny"), num_classes=3, head_width=16)
+    method = ACoLMethod(build_backbone("tiny"), num_classes=3, head=_head(16))
     labels = torch.tensor([0, 2])
     output = method(torch.randn(2, 3, 96, 96), labels)
     assert output.class_maps.shape == (2, 3, 12, 12)

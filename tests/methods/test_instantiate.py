@@ -27,7 +27,10 @@ acol:
   backbone: ${backbone}
   num_classes: 3
   erase_threshold: 0.7
-  head_width: 16
+  head:
+    _target_: wsol.models.heads.ClassMapHead
+    _partial_: true
+    width: 16
   erase_with: label
   lr_rule: clean
 """

@@ -49,7 +49,7 @@ def test_tiny_size_and_widths():
     # 3x3 convs 3→16→32→96 plus one 96→96 at the last resolution, with their BatchNorms.
     convs = 9 * (3 * 16 + 16 * 32 + 32 * 96 + 96 * 96)
     assert count == convs + 2 * (16 + 32 + 96 + 96)
-    assert backbone.head_width == backbone.out_channels == 96
+    assert backbone.out_channels == 96
     # The stem downsamples with a stride-2 convolution, the later stages with max pooling.
     stem = backbone.stages[0][0]
     assert stem.stride == (2, 2) and not any(

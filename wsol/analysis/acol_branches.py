@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from wsol.analysis.part_whole import evaluate_part_whole, part_mask_in_frame
+from wsol.analysis.part_whole import part_mask_in_frame
+from wsol.analysis.run_analyses import aux_map_view, evaluate_view
 from wsol.data.records import Box
 from wsol.methods.outputs import MethodOutput
 
@@ -30,12 +31,7 @@ def branch_view(branch: str) -> Callable[[MethodOutput], MethodOutput]:
     """
     if branch not in BRANCHES:
         raise ValueError(f"branch must be one of {BRANCHES}, got {branch!r}")
-
-    def view(output: MethodOutput) -> MethodOutput:
-        logits = output.logits if branch == "a" else output.aux["logits_b"]
-        return MethodOutput(logits=logits, class_maps=output.aux[f"maps_{branch}"].detach())
-
-    return view
+    return aux_map_view(f"maps_{branch}", None if branch == "a" else "logits_b")
 
 
 def evaluate_branches(
@@ -53,22 +49,12 @@ def evaluate_branches(
     Returns:
         ``{"a": {...}, "b": {...}}`` with the keys of :func:`evaluate_part_whole`.
     """
-    results = {}
-    for branch in BRANCHES:
-        view = branch_view(branch)
-        chosen = evaluate_part_whole(
-            module, datamodule, threshold_split, view=view, stored_threshold=False
+    return {
+        branch: evaluate_view(
+            module, datamodule, branch_view(branch), parts, split, threshold_split
         )
-        results[branch] = evaluate_part_whole(
-            module,
-            datamodule,
-            split,
-            parts,
-            threshold=chosen["loc_threshold"],
-            view=view,
-            stored_threshold=False,
-        )
-    return results
+        for branch in BRANCHES
+    }
 
 
 @torch.no_grad()

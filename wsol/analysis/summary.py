@@ -1,4 +1,4 @@
-"""Seed statistics and Markdown tables for experiment reports (scripts/compare_methods.py)."""
+"""Seed statistics and Markdown tables for study summaries (scripts/summarize_sweep.py)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,12 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def format_mean_std(values: Sequence[float], digits: int = 1) -> str:
-    """``"41.2 ± 1.3"`` over seeds; ``"–"`` when there is no value."""
+    """``"41.2 ± 1.3"`` over seeds; the value alone for one value; ``"–"`` for none."""
     mean, std = mean_std(values)
     if math.isnan(mean):
         return "–"
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"  # one value has no spread to show
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 

@@ -4,8 +4,8 @@ Every ``every_n_epochs`` validation epochs of a fit, the same ``count`` validati
 (chosen once by dataset index with ``seed``) are drawn as one grid (:mod:`wsol.viz.panel`):
 the GT-class score map that the metrics scored, GT boxes, the predicted boxes at the current
 best CAM threshold (``loc_threshold`` of that epoch, in the module's localization contour mode)
-and the top-1 verdict. For methods that output more maps (ACoL: ``aux`` ``maps_a``,
-``maps_b``) each map of the GT class gets its own tile, then the fused map.
+and the top-1 verdict. Methods that declare more maps (``WSOLMethod.extra_maps``: ``aux`` key →
+caption) get a tile for each of them (GT class), then one for the scored map.
 
 Everything comes from what ``validation_step`` returned (``on_validation_batch_end``): no
 second forward pass. The threshold exists only once the epoch's metrics are computed, after
@@ -31,9 +31,6 @@ from wsol.viz.colormap import colormap_lut
 from wsol.viz.overlay import denormalize
 from wsol.viz.panel import PanelSample, render_panel
 
-#: Captions of the method maps shown as extra tiles (``MethodOutput.aux`` keys).
-DEFAULT_AUX_MAPS = {"maps_a": "branch A", "maps_b": "branch B"}
-
 
 class CAMHeatmapLogger(Callback):
     """Logs a panel of CAM heatmaps of fixed validation images to TensorBoard.
@@ -45,8 +42,8 @@ class CAMHeatmapLogger(Callback):
         alpha: heatmap weight over the image, in [0, 1].
         seed: seed of the choice of images (fixed for the whole run).
         tag: TensorBoard image tag.
-        aux_maps: ``MethodOutput.aux`` keys of [B, K, h, w] maps to show as extra tiles when
-            a method outputs them, with their captions (ACoL's two branches by default).
+        aux_maps: ``MethodOutput.aux`` key → caption of the [B, K, h, w] maps to show as extra
+            tiles; None: the method's own ``extra_maps``.
     """
 
     def __init__(
@@ -74,7 +71,7 @@ class CAMHeatmapLogger(Callback):
         self.alpha = float(alpha)
         self.seed = int(seed)
         self.tag = tag
-        self.aux_maps = dict(DEFAULT_AUX_MAPS if aux_maps is None else aux_maps)
+        self.aux_maps = None if aux_maps is None else dict(aux_maps)
         self.panel_indices: list[int] | None = None
         self._validations = 0
         self._active = False
@@ -130,7 +127,7 @@ class CAMHeatmapLogger(Callback):
         wanted = set(self.panel_indices)
         rows = [r for r, i in enumerate(batch["indices"].tolist()) if i in wanted]
         if rows:
-            self._capture(trainer, outputs, batch, rows)
+            self._capture(trainer, outputs, batch, rows, self._declared_maps(pl_module))
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self._active or not self._samples:
@@ -165,7 +162,14 @@ class CAMHeatmapLogger(Callback):
             return None
         return float(value)
 
-    def _capture(self, trainer: Trainer, outputs: dict, batch: dict, rows: list[int]) -> None:
+    def _declared_maps(self, pl_module: LightningModule) -> dict[str, str]:
+        if self.aux_maps is not None:
+            return self.aux_maps
+        return dict(getattr(getattr(pl_module, "method", None), "extra_maps", None) or {})
+
+    def _capture(
+        self, trainer: Trainer, outputs: dict, batch: dict, rows: list[int], declared: dict
+    ) -> None:
         datamodule = trainer.datamodule
         try:
             mean, std = datamodule.mean, datamodule.std
@@ -183,12 +187,12 @@ class CAMHeatmapLogger(Callback):
         scoremaps = outputs["scoremaps"][index].detach().cpu()
         invalid = outputs["invalid"][index].cpu()
         frame = tuple(scoremaps.shape[-2:])
-        extras = self._aux_maps(output.aux, index, labels, frame)
+        extras = self._aux_maps(output.aux, declared, index, labels, frame)
         dataset_indices = [int(batch["indices"][r]) for r in rows]
         for n, dataset_index in enumerate(dataset_indices):
             sample_extras = {name: maps[n] for name, maps in extras.items()}
             if sample_extras:
-                sample_extras["fused (scored)"] = scoremaps[n]
+                sample_extras["scored"] = scoremaps[n]
             self._samples[dataset_index] = PanelSample(
                 index=dataset_index,
                 image=images[n],
@@ -201,12 +205,13 @@ class CAMHeatmapLogger(Callback):
                 extra_maps=sample_extras,
             )
 
+    @staticmethod
     def _aux_maps(
-        self, aux: dict, index: Tensor, labels: Tensor, frame: tuple[int, int]
+        aux: dict, declared: dict, index: Tensor, labels: Tensor, frame: tuple[int, int]
     ) -> dict[str, Tensor]:
-        """Caption -> [N, H, W] GT-class maps in [0, 1], for the aux maps the method has."""
+        """Caption -> [N, H, W] GT-class maps in [0, 1], for the declared maps the output has."""
         maps = {}
-        for key, caption in self.aux_maps.items():
+        for key, caption in declared.items():
             value = aux.get(key)
             if value is None or value.ndim != 4:
                 continue

@@ -17,7 +17,7 @@ Constant maps: where a map is constant over space (max == min) or NaN, min-max n
 has no meaning (the reference divides by zero and gets NaN, which then erases nothing). Here
 such a map normalizes to all zeros: a constant attention erases nothing (δ > 0), and a constant
 channel adds nothing to the fused map. ``aux["num_constant_attention"]`` counts the images
-whose attention was constant.
+whose attention was constant; training logs their share as ``train/constant_attention``.
 """
 
 from __future__ import annotations
@@ -30,16 +30,12 @@ from torch import Tensor
 
 from wsol.cams.normalize import minmax_normalize
 from wsol.methods.base import WSOLMethod
+from wsol.methods.cam import HeadFactory
 from wsol.methods.outputs import MethodOutput
 from wsol.models.base import Backbone
 from wsol.models.erasing import erase_above_threshold
 from wsol.models.heads import ClassMapHead
-from wsol.models.param_rules import (
-    check_lr_rule,
-    classify_params,
-    describe_method_groups,
-    param_groups_from_roles,
-)
+from wsol.models.param_rules import check_lr_rule
 from wsol.utils.validate import Interval
 
 ERASE_WITH = ("label", "prediction")
@@ -94,23 +90,23 @@ class ACoLMethod(WSOLMethod):
         num_classes: K.
         erase_threshold: δ; positions with normalized attention >= δ are erased. Must be > 0;
             above 1 nothing is erased. WE default 0.7; the official scripts use 0.6.
-        head_width: channels of each branch's two 3x3 convs; None takes the backbone's
-            ``head_width`` (1024 for VGG/ResNet as in the paper, 96 for the tiny backbone).
+        head: factory of each branch, ``head(backbone.out_channels, num_classes)`` (a Hydra
+            ``_partial_`` node); None: :class:`ClassMapHead` of width 1024 (the paper's).
         erase_with: ``"label"`` (WE: erase with the given labels, argmax(A) without labels) or
             ``"prediction"`` (in evaluation, always erase with argmax(A)).
         lr_rule: ``"clean"`` (both heads new) or ``"we"`` (WE's name patterns: VGG heads new,
             ResNet heads at the base rate and layer4 new).
     """
 
-    #: method attribute of each head → the layer name WE used for it (for ``lr_rule="we"``).
     head_we_names = {"head_a": "classifier_A", "head_b": "classifier_B"}
+    extra_maps = {"maps_a": "branch A", "maps_b": "branch B"}
 
     def __init__(
         self,
         backbone: Backbone,
         num_classes: int,
         erase_threshold: Annotated[float, Interval(0, 1, low_open=True, high_open=True)] = 0.7,
-        head_width: int | None = None,
+        head: HeadFactory | None = None,
         erase_with: str = "label",
         lr_rule: str = "clean",
     ):
@@ -126,9 +122,9 @@ class ACoLMethod(WSOLMethod):
         self.erase_threshold = float(erase_threshold)
         self.erase_with = erase_with
         self.lr_rule = check_lr_rule(lr_rule)
-        width = int(head_width) if head_width is not None else int(backbone.head_width)
-        self.head_a = ClassMapHead(backbone.out_channels, self.num_classes, width=width)
-        self.head_b = ClassMapHead(backbone.out_channels, self.num_classes, width=width)
+        head = head or ClassMapHead
+        self.head_a = head(backbone.out_channels, self.num_classes)
+        self.head_b = head(backbone.out_channels, self.num_classes)
 
     def erase_labels(self, logits_a: Tensor, labels: Tensor | None) -> Tensor:
         """[B] class ids whose A map drives the erasing (see the module docstring)."""
@@ -174,14 +170,14 @@ class ACoLMethod(WSOLMethod):
         loss_b = F.cross_entropy(output.aux["logits_b"], labels)
         return {"loss": loss_a + loss_b, "loss_a": loss_a, "loss_b": loss_b}
 
-    def param_groups(self, lr: float, head_lr_mult: float) -> list[dict]:
-        """Groups ``pretrained`` (lr) and ``new`` (lr * head_lr_mult) under ``self.lr_rule``."""
-        roles = classify_params(self, self.lr_rule, self.head_we_names)
-        return param_groups_from_roles(roles, lr, head_lr_mult)
-
-    def describe_param_groups(self, lr: float, head_lr_mult: float) -> str:
-        """The resolved groups as text: rule, lr, tensor/parameter counts, modules in each."""
-        return describe_method_groups(self, self.lr_rule, self.head_we_names, lr, head_lr_mult)
+    def extra_scalars(self, output: MethodOutput) -> dict[str, Tensor]:
+        """``constant_attention`` (share of images whose attention was constant, so nothing
+        was erased) and ``erased_fraction`` (share of feature positions erased)."""
+        aux = output.aux
+        return {
+            "constant_attention": aux["constant_attention"].float().mean(),
+            "erased_fraction": aux["erased_fraction"],
+        }
 
     def extra_repr(self) -> str:
         return f"erase_threshold={self.erase_threshold}, erase_with={self.erase_with!r}"

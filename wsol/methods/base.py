@@ -1,25 +1,46 @@
-"""The method contract: backbone + head(s) behind one forward pass, its loss and its CAMs."""
+"""The method contract: backbone + head(s) behind one forward pass, its loss, CAMs and extras."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import ClassVar
 
 from torch import Tensor, nn
 
 from wsol.cams.pipeline import pick_class_maps
 from wsol.methods.outputs import MethodOutput
+from wsol.models.param_rules import (
+    check_lr_rule,
+    classify_params,
+    describe_method_groups,
+    param_groups_from_roles,
+)
 
 
 class WSOLMethod(nn.Module, ABC):
-    """Base class of every WSOL method (CAM, ACoL, ...).
+    """Base class of every WSOL method.
 
-    A method is a plain ``nn.Module``; the Lightning module drives it through these four calls.
+    A method is a plain ``nn.Module``; the Lightning module drives it through ``forward``,
+    ``loss``, ``cams`` and ``param_groups``, logs what ``extra_scalars`` returns and the
+    heatmap callback shows the maps named in ``extra_maps``. Generic code never asks which
+    method it holds.
 
     Attributes:
         num_classes: K, the number of classes of the logits and class maps.
+        backbone: the feature extractor (its learning-rate rules drive ``param_groups``).
+        lr_rule: ``"clean"`` or ``"we"`` (see :mod:`wsol.models.param_rules`).
+        head_we_names: method attribute of each head → the layer name the wsolevaluation
+            code gave it (the ``"we"`` learning-rate rule matches its patterns on these).
+        extra_maps: ``MethodOutput.aux`` key of a [B, K, h, w] map → caption; the heatmap
+            panel shows each (GT class) next to the scored map.
     """
 
     num_classes: int
+    backbone: nn.Module
+    lr_rule: str = "clean"
+    head_we_names: ClassVar[Mapping[str, str]] = {}
+    extra_maps: ClassVar[Mapping[str, str]] = {}
 
     @abstractmethod
     def forward(self, images: Tensor, labels: Tensor | None = None) -> MethodOutput:
@@ -27,7 +48,7 @@ class WSOLMethod(nn.Module, ABC):
 
         Args:
             images: [B, 3, H, W] normalized images.
-            labels: [B] class ids used by label-dependent methods (ACoL erasing); None for
+            labels: [B] class ids used by label-dependent methods (erasing, mixing); None for
                 prediction without labels.
         """
 
@@ -39,22 +60,24 @@ class WSOLMethod(nn.Module, ABC):
         """Class activation maps [B, h, w] of the given classes, from ``output.class_maps``."""
         return pick_class_maps(output.class_maps, class_ids)
 
-    @abstractmethod
+    def extra_scalars(self, output: MethodOutput) -> dict[str, Tensor]:
+        """Method-specific 0-dim numbers of one training batch, logged as ``train/<name>``.
+
+        Each value is averaged over the epoch (weighted by batch size), so a per-batch mean
+        (a fraction of images, say) reads as the epoch's fraction. The default has none.
+        """
+        return {}
+
     def param_groups(self, lr: float, head_lr_mult: float) -> list[dict]:
         """Optimizer parameter groups: dicts with ``name``, ``params`` and ``lr``.
 
-        Pretrained layers get ``lr``; new layers get ``lr * head_lr_mult``. Every trainable
+        ``pretrained`` layers get ``lr``; ``new`` layers (under ``self.lr_rule``: the
+        backbone's rule, heads in ``head_we_names``) get ``lr * head_lr_mult``. Every trainable
         parameter appears in exactly one group.
         """
+        roles = classify_params(self, check_lr_rule(self.lr_rule), self.head_we_names)
+        return param_groups_from_roles(roles, lr, head_lr_mult)
 
     def describe_param_groups(self, lr: float, head_lr_mult: float) -> str:
-        """The resolved optimizer groups as text (printed at the start of training).
-
-        Subclasses may say more (the rule, the modules in each group); this default lists each
-        group's name, learning rate and parameter count.
-        """
-        lines = []
-        for group in self.param_groups(lr, head_lr_mult):
-            count = sum(p.numel() for p in group["params"])
-            lines.append(f"  {group['name']:<10} lr={group['lr']:<10.4g} parameters={count:,}")
-        return "\n".join(lines)
+        """The resolved groups as text: rule, lr, tensor/parameter counts, modules in each."""
+        return describe_method_groups(self, self.lr_rule, self.head_we_names, lr, head_lr_mult)

@@ -14,8 +14,8 @@ class MethodOutput:
     Attributes:
         logits: [B, K] classification logits (for ACoL: branch A).
         class_maps: [B, K, h, w] maps used for localization (for ACoL: the fused map).
-        aux: method-specific tensors, e.g. ACoL's ``logits_b``, ``maps_a``, ``maps_b``;
-            callbacks may read them, the lit module never needs them.
+        aux: method-specific tensors, e.g. ACoL's ``logits_b``, ``maps_a``, ``maps_b``; generic
+            code reads them only through the method (``extra_scalars``, ``extra_maps``).
     """
 
     logits: Tensor

@@ -1,6 +1,8 @@
-"""The backbone contract: features, their channel count and stride, and its learning-rate rules."""
+"""The backbone contract: named stages, features, their channel count and stride, lr rules."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 from torch import Tensor, nn
 
@@ -8,9 +10,12 @@ from wsol.models.param_rules import NewParamRule
 
 
 class Backbone(nn.Module):
-    """Base class of the WSOL backbones.
+    """Base class of the WSOL backbones: an ordered list of named stages.
 
-    Subclasses set the attributes below in ``__init__`` and implement ``forward``.
+    Subclasses set the attributes below in ``__init__`` and implement :meth:`stage_layers`;
+    ``forward`` runs the stages in order. A method can act after chosen stages by name
+    (``forward_stages(x, after={"block4": layer})``, e.g. ADL) or hook the module that ends a
+    stage (:meth:`stage_module`).
 
     Attributes:
         out_channels: C of the feature map.
@@ -21,9 +26,6 @@ class Backbone(nn.Module):
             names and its head names); the "we" learning-rate rule.
         torchvision_weights: torchvision weights enum name (``"VGG16_Weights.IMAGENET1K_V1"``) for
             ``pretrained=True``; None when there is none.
-        head_width: default width of class-map heads on this backbone (ACoL branches): the
-            papers' 1024 for VGG/ResNet; small for the CPU backbone, whose whole network would
-            otherwise be dwarfed by its heads.
     """
 
     out_channels: int
@@ -31,11 +33,65 @@ class Backbone(nn.Module):
     new_param_rule: NewParamRule = NewParamRule()
     we_new_param_rule: NewParamRule = NewParamRule()
     torchvision_weights: str | None = None
-    head_width: int = 1024
+
+    def stage_layers(self) -> dict[str, list[nn.Module]]:
+        """Stage name → the modules it runs, in order; the stages run in dict order."""
+        raise NotImplementedError(f"{type(self).__name__} does not name its stages")
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """The stage names in running order (the last stage's output is the features)."""
+        return tuple(self.stage_layers())
+
+    def stage_module(self, name: str) -> nn.Module:
+        """The module whose output is stage ``name``'s output (a place for forward hooks)."""
+        return self._layers_of(name)[-1]
+
+    def forward_stages(
+        self, x: Tensor, after: Mapping[str, Callable[[Tensor], Tensor]] | None = None
+    ) -> dict[str, Tensor]:
+        """Run every stage; ``after[name]`` (if given) transforms stage ``name``'s output.
+
+        Args:
+            x: [B, 3, H, W] normalized images.
+            after: stage name → a layer applied to that stage's output before the next stage.
+
+        Returns:
+            Stage name → its output [B, C_s, h_s, w_s] (after ``after``), in running order.
+
+        Raises:
+            ValueError: when ``after`` names a stage this backbone does not have.
+        """
+        stages = self.stage_layers()
+        after = dict(after or {})
+        unknown = sorted(set(after) - set(stages))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no stage {unknown}; its stages: {', '.join(stages)}"
+            )
+        outputs = {}
+        for name, layers in stages.items():
+            for layer in layers:
+                x = layer(x)
+            if name in after:
+                x = after[name](x)
+            outputs[name] = x
+        return outputs
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: [B, 3, H, W] normalized images. Returns: features [B, C, H/stride, W/stride]."""
-        raise NotImplementedError
+        for layers in self.stage_layers().values():
+            for layer in layers:
+                x = layer(x)
+        return x
+
+    def _layers_of(self, name: str) -> list[nn.Module]:
+        stages = self.stage_layers()
+        if name not in stages:
+            raise ValueError(
+                f"{type(self).__name__} has no stage {name!r}; its stages: {', '.join(stages)}"
+            )
+        return stages[name]
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Rename/drop keys of a torchvision-format state dict so they match this module.
@@ -52,7 +108,11 @@ class Backbone(nn.Module):
         )
 
     def extra_repr(self) -> str:
+        try:
+            stages = ", ".join(self.stage_names)
+        except NotImplementedError:
+            stages = "unnamed"
         return (
-            f"out_channels={self.out_channels}, stride={self.stride}, "
+            f"out_channels={self.out_channels}, stride={self.stride}, stages={stages}, "
             f"clean: {self.new_param_rule}, we: {self.we_new_param_rule}"
         )

@@ -13,7 +13,31 @@ from torch import Tensor, nn
 from wsol.models.init import init_linear, init_xavier
 
 
-class GAPHead(nn.Module):
+class MapHead(nn.Module):
+    """Base of the heads: class maps first, logits from the maps (one pass for both)."""
+
+    def class_maps(self, features: Tensor) -> Tensor:
+        """Args: features: [B, C, h, w]. Returns: [B, K, h, w]."""
+        raise NotImplementedError
+
+    def logits_from_maps(self, maps: Tensor) -> Tensor:
+        """[B, K] logits of [B, K, h, w] maps: their spatial mean."""
+        return maps.mean(dim=(2, 3))
+
+    def forward(
+        self, features: Tensor, return_maps: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Args: features: [B, C, h, w].
+
+        Returns:
+            logits [B, K]; with ``return_maps``, the tuple (class maps [B, K, h, w], logits).
+        """
+        maps = self.class_maps(features)
+        logits = self.logits_from_maps(maps)
+        return (maps, logits) if return_maps else logits
+
+
+class GAPHead(MapHead):
     """Global average pooling then a linear classifier (CAM).
 
     The class maps apply the linear weights at each position, ``M_y = Σ_k w[y, k] F_k`` (no bias,
@@ -30,24 +54,16 @@ class GAPHead(nn.Module):
         self.fc = nn.Linear(in_channels, num_classes)
         init_linear(self.fc)
 
-    def forward(
-        self, features: Tensor, return_maps: bool = False
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """Args: features: [B, C, h, w].
-
-        Returns:
-            logits [B, K]; with ``return_maps``, the tuple (class maps [B, K, h, w], logits).
-        """
-        maps = self.class_maps(features)
-        logits = maps.mean(dim=(2, 3)) + self.fc.bias
-        return (maps, logits) if return_maps else logits
+    def logits_from_maps(self, maps: Tensor) -> Tensor:
+        """[B, K]: the spatial mean of the maps plus the bias, i.e. ``Linear(GAP(F))``."""
+        return maps.mean(dim=(2, 3)) + self.fc.bias
 
     def class_maps(self, features: Tensor) -> Tensor:
         """Args: features: [B, C, h, w]. Returns: [B, K, h, w] (unbounded, no bias)."""
         return torch.einsum("kc,bchw->bkhw", self.fc.weight, features)
 
 
-class ClassMapHead(nn.Module):
+class ClassMapHead(MapHead):
     """Conv3x3(C→width) → ReLU → Conv3x3(width→width) → ReLU → Conv1x1(width→K) (ACoL branch).
 
     Logits are the spatial mean of the class maps. Xavier-uniform weights, zero biases.
@@ -75,18 +91,6 @@ class ClassMapHead(nn.Module):
             layers += [conv, nn.ReLU(inplace=False)]
         self.layers = nn.Sequential(*layers[:-1])  # no ReLU after the class-map conv
         init_xavier(self)
-
-    def forward(
-        self, features: Tensor, return_maps: bool = False
-    ) -> Tensor | tuple[Tensor, Tensor]:
-        """Args: features: [B, C, h, w].
-
-        Returns:
-            logits [B, K]; with ``return_maps``, the tuple (class maps [B, K, h, w], logits).
-        """
-        maps = self.class_maps(features)
-        logits = maps.mean(dim=(2, 3))
-        return (maps, logits) if return_maps else logits
 
     def class_maps(self, features: Tensor) -> Tensor:
         """Args: features: [B, C, h, w]. Returns: [B, K, h, w] (unbounded)."""

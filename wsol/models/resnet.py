@@ -25,6 +25,7 @@ def _unstride_first_block(stage: nn.Sequential) -> None:
 class ResNetBackbone(Backbone):
     """torchvision ResNet without avgpool and fc; layer4 at stride 1.
 
+    Stages: ``stem``, ``layer1`` ... ``layer4`` (torchvision's modules and parameter names).
     Features at 224 px: 14x14 (stride 16); ``large_feature_map`` also runs layer3 at stride 1:
     28x28 (stride 8). C = 2048 (ResNet50) or 512 (ResNet18).
 
@@ -69,10 +70,15 @@ class ResNetBackbone(Backbone):
         """Drop the classifier (``fc.*``) of a torchvision ResNet state dict."""
         return {key: value for key, value in state_dict.items() if not key.startswith("fc.")}
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: [B, 3, H, W]. Returns: features [B, C, H/stride, W/stride], >= 0."""
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+    def stage_layers(self) -> dict[str, list[nn.Module]]:
+        """``stem`` (conv1, bn1, relu, maxpool), then ``layer1`` ... ``layer4``; features >= 0."""
+        return {
+            "stem": [self.conv1, self.bn1, self.relu, self.maxpool],
+            "layer1": [self.layer1],
+            "layer2": [self.layer2],
+            "layer3": [self.layer3],
+            "layer4": [self.layer4],
+        }
 
 
 def resnet18(large_feature_map: bool = False) -> ResNetBackbone:

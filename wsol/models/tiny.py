@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
 from wsol.models.base import Backbone
 from wsol.models.init import init_he
@@ -28,7 +28,10 @@ class TinyBackbone(Backbone):
     12x12 features on 96-px inputs. ``large_feature_map`` drops the last pool (stride 4, 24x24
     at 96 px). There are
     no pretrained weights; everything counts as backbone (base learning rate) in both rules.
-    Class-map heads on it default to its last width (``head_width``), not the papers' 1024.
+
+    Stages: ``stage1`` ... ``stage<len(widths)>`` (one per width, each ending with its
+    downsampling) and ``final`` (the extra conv); the modules are ``stages[0]``, ``stages[1]``,
+    ... (the state-dict keys ``stages.N.*``).
 
     Args:
         widths: output channels of each stage.
@@ -40,7 +43,6 @@ class TinyBackbone(Backbone):
         widths = tuple(int(w) for w in widths)
         if not widths or min(widths) < 1:
             raise ValueError(f"tiny backbone widths must be positive integers, got {widths}")
-        self.head_width = widths[-1]
         stages = []
         in_channels = 3
         for index, width in enumerate(widths):
@@ -65,9 +67,10 @@ class TinyBackbone(Backbone):
         self.we_new_param_rule = NewParamRule(pretrained_prefixes=("stages.",))
         init_he(self)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: [B, 3, H, W]. Returns: features [B, widths[-1], H/stride, W/stride], >= 0."""
-        return self.stages(x)
+    def stage_layers(self) -> dict[str, list[nn.Module]]:
+        """``stage1`` ... ``stageN`` (one per width) and ``final``; features >= 0."""
+        names = [f"stage{i + 1}" for i in range(len(self.stages) - 1)] + ["final"]
+        return {name: [stage] for name, stage in zip(names, self.stages, strict=True)}
 
 
 def tiny(large_feature_map: bool = False, widths: Sequence[int] = (16, 32, 96)) -> TinyBackbone:

@@ -14,6 +14,7 @@ Both keep torchvision's 13 convs in ``features`` (so ImageNet weights load once 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 from torch import Tensor, nn
 
@@ -52,6 +53,14 @@ def make_vgg_features(pools: Sequence[str | None]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _block_starts(pools: Sequence[str | None]) -> list[int]:
+    """Index in the ``make_vgg_features`` list where each stage starts, then the list's length."""
+    starts = [0]
+    for widths, pool in zip(VGG16_STAGES, pools, strict=True):
+        starts.append(starts[-1] + 2 * len(widths) + (pool is not None))
+    return starts
+
+
 def _conv_indices(keys: Sequence[str], prefix: str = "features.") -> list[int]:
     """Sorted distinct layer indices N of the keys ``features.N.*``."""
     return sorted(
@@ -61,6 +70,9 @@ def _conv_indices(keys: Sequence[str], prefix: str = "features.") -> list[int]:
 
 class VGGBackbone(Backbone):
     """VGG16 features in the CAM or the ACoL form (see the module table).
+
+    Stages: ``block1`` ... ``block5`` (slices of ``features``: a stage's convs and its pool),
+    then ``conv6`` or ``smooth``; the parameter names stay torchvision's ``features.N.*``.
 
     Learning-rate rules: clean, ``conv6.`` is new (not pretrained); WE, everything outside
     ``features.`` is new (so conv6 and every head train at the new-layer rate).
@@ -81,6 +93,8 @@ class VGGBackbone(Backbone):
         pools = POOL_PLANS[(form, bool(large_feature_map))]
         self.form = form
         self.features = make_vgg_features(pools)
+        #: index in ``features`` where each block starts, then len(features).
+        self.block_starts = _block_starts(pools)
         self.stride = 2 ** sum(pool in ("max2", "max3s2") for pool in pools)
         if form == "cam":
             self.conv6 = nn.Conv2d(512, 1024, kernel_size=3, padding=1)
@@ -118,12 +132,19 @@ class VGGBackbone(Backbone):
             adapted[key] = value
         return adapted
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: [B, 3, H, W]. Returns: features [B, C, H/stride, W/stride], >= 0."""
-        x = self.features(x)
+    def stage_layers(self) -> dict[str, list[nn.Module]]:
+        """``block1`` ... ``block5`` (the convs of a stage and its pool, when kept), then
+        ``conv6`` (CAM form) or ``smooth`` (ACoL form); features >= 0."""
+        layers = list(self.features)
+        stages = {
+            f"block{k + 1}": layers[start:end]
+            for k, (start, end) in enumerate(pairwise(self.block_starts))
+        }
         if self.form == "cam":
-            return self.relu6(self.conv6(x))
-        return self.smooth(x)
+            stages["conv6"] = [self.conv6, self.relu6]
+        else:
+            stages["smooth"] = [self.smooth]
+        return stages
 
 
 def vgg16(large_feature_map: bool = False) -> VGGBackbone:

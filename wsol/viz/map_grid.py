@@ -2,8 +2,8 @@
 
 Every tile is a heatmap overlay (:func:`wsol.viz.overlay.heatmap_overlay`) with the image's GT boxes
 (green) and, optionally, its part boxes (magenta); a caption strip names the column. The first
-column shows the plain image with the same boxes. Used for method comparisons such as CAM
-against ACoL's branches (``scripts/compare_methods.py``).
+column shows the plain image with the same boxes. Used for method comparisons: the maps of
+several methods, or a method's scored map next to the extra maps it declares.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Per image, the main tile is the GT-class score map blended over the image with the GT boxes
 (green) and the predicted boxes (blue) at the panel's CAM threshold, under a caption strip:
 image index and GT class, the top-1 prediction with its probability on a green (correct) or
-red (wrong) background, and the threshold. Methods with several maps (ACoL: branches A and
-B, and their fused map) get one extra tile per map, side by side with the main tile.
+red (wrong) background, and the threshold. Methods that declare extra maps
+(``WSOLMethod.extra_maps``) get one extra tile per map, then the scored map, side by side with
+the main tile.
 """
 
 from __future__ import annotations
