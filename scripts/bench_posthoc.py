@@ -21,6 +21,7 @@ has its own (smaller) batch.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -57,7 +58,17 @@ def pytorch_grad_cam(method: str, model, x, ids) -> Callable[[], object]:
 
     extractor = getattr(pgc, METHODS[method][1])(model=model, target_layers=[model.layer4])
     targets = [ClassifierOutputTarget(int(c)) for c in ids]
-    return lambda: extractor(input_tensor=x, targets=targets)
+
+    def run():
+        return extractor(input_tensor=x, targets=targets)
+
+    def close():
+        # Its hooks (and the outputs it keeps, with their graph) live until released.
+        extractor.activations_and_grads.release()
+        extractor.outputs = None
+
+    run.close = close
+    return run
 
 
 def torchcam(method: str, model, x, ids) -> Callable[[], object]:
@@ -98,6 +109,7 @@ def bench(method: str, args) -> dict[str, float]:
         run = make(method, model, x, ids)
         run()  # warm-up
         getattr(run, "close", lambda: None)()
+        gc.collect()
     for _ in range(args.repeats):
         for name, make in CONTENDERS.items():
             run = make(method, model, x, ids)
@@ -105,6 +117,7 @@ def bench(method: str, args) -> dict[str, float]:
             run()
             times[name].append((CLOCKS[args.clock]() - start) / batch)
             getattr(run, "close", lambda: None)()
+            gc.collect()
     return {name: statistics.median(values) for name, values in times.items()}
 
 
