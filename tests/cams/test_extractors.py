@@ -162,6 +162,8 @@ def test_gradcam_equals_cam_on_a_gap_linear_model():
     torch.testing.assert_close(
         cams.GradCAM(model, target_layer="features")(x, CLASS_IDS),
         scoremaps(cam.clamp(min=0), (12, 12))[0],
+        atol=1e-6,
+        rtol=0,
     )
 
 

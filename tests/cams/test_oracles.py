@@ -16,6 +16,7 @@ captum_attr = pytest.importorskip("captum.attr")
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget  # noqa: E402
 
 CLASS_IDS = [0, 3, 4]
+CLOSE = {"atol": 1e-6, "rtol": 1e-4}
 
 
 def _peer_raw_maps(peer_class, model, x: torch.Tensor, class_ids) -> torch.Tensor:
@@ -103,8 +104,9 @@ def test_input_gradients_agree_with_captum(mine, theirs):
     )
     if mine is cams.Saliency:
         expected = expected.abs()  # captum's Saliency returns |gradient| by default already
-    torch.testing.assert_close(ours.attributions(x, CLASS_IDS), expected.detach())
-    torch.testing.assert_close(ours(x, CLASS_IDS), _captum_maps(expected.detach()))
+    # float32 convolutions in another memory layout: equal up to rounding.
+    torch.testing.assert_close(ours.attributions(x, CLASS_IDS), expected.detach(), **CLOSE)
+    torch.testing.assert_close(ours(x, CLASS_IDS), _captum_maps(expected.detach()), **CLOSE)
 
 
 def test_smoothgrad_agrees_with_captum_noise_tunnel_without_noise():
@@ -112,7 +114,7 @@ def test_smoothgrad_agrees_with_captum_noise_tunnel_without_noise():
     x = images(size=16)
     ours = cams.SmoothGrad(model, samples=3, noise_level=0.0)(x, CLASS_IDS)
     expected = captum_attr.Saliency(model).attribute(x, target=torch.tensor(CLASS_IDS))
-    torch.testing.assert_close(ours, _captum_maps(expected))
+    torch.testing.assert_close(ours, _captum_maps(expected), **CLOSE)
 
 
 def test_occlusion_agrees_with_captum_where_windows_tile_the_image():

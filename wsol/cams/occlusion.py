@@ -87,7 +87,8 @@ class Occlusion(Extractor):
             for index, (top, left) in enumerate(chunk):
                 masks[index, ..., top : top + wh, left : left + ww] = 1
             occluded = images[None] * (1 - masks) + self.baseline * masks
-            scores = self._scores(occluded.flatten(0, 1), class_ids.repeat(len(chunk)))
+            occluded = occluded.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+            scores = self._scores(occluded, class_ids.repeat(len(chunk)))
             drops = reference - scores.view(len(chunk), batch)
             total += torch.einsum("nb,nhw->bhw", drops, masks[:, 0, 0])
             covered += masks[:, 0, 0].sum(dim=0)
