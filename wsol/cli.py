@@ -13,11 +13,23 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
-    """``wsol-train``: returns the optimized metric so sweepers can read it."""
+    """``wsol-train``: returns the optimized metric so sweepers (Optuna) can read it."""
     from wsol.tasks.train import train as run
 
+    name = cfg.get("optimized_metric")
+    if name and not str(name).startswith("val/"):
+        raise ValueError(
+            f"optimized_metric={name!r}: sweeps select on the validation split (val/...), "
+            "never on test"
+        )
     metrics = run(cfg)
-    return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
+    if not name:
+        return None
+    if metrics.get(name) is None:
+        raise KeyError(
+            f"optimized_metric={name!r} is not among this run's metrics: {sorted(metrics)}"
+        )
+    return metrics[name]
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

@@ -1,10 +1,11 @@
-"""Optimizer helpers: fill a partial scheduler's run-dependent arguments."""
+"""Optimizer helpers: scheduler construction, the benchmark's step decay, the printed schedule."""
 
 from __future__ import annotations
 
 import inspect
 import logging
 import math
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -58,3 +59,91 @@ def _cycle_length(total_steps: int, given: dict, parameters) -> int:
         )
         return shortest
     return total_steps
+
+
+class BenchmarkStepLR(torch.optim.lr_scheduler.LRScheduler):
+    """Step decay at the benchmark's epochs: x ``gamma`` before every epoch whose 1-based index is
+    a multiple of ``step_size``.
+
+    The wsolevaluation loop decays before it trains epoch ``e`` (1-based) when
+    ``e % lr_decay_frequency == 0``, so with ``step_size=30`` the 30th epoch (0-based 29) already
+    runs at 0.1x; torch's ``StepLR`` stepped once per epoch decays one epoch later. Epoch ``i``
+    (0-based) runs at ``base_lr * gamma ** ((i + 1) // step_size)``; step this once per epoch.
+
+    Args:
+        optimizer: wrapped optimizer.
+        step_size: the benchmark's ``lr_decay_frequency`` (epochs).
+        gamma: multiplicative decay.
+        last_epoch: index of the last epoch when resuming (-1 to start).
+    """
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        step_size: int,
+        gamma: float = 0.1,
+        last_epoch: int = -1,
+    ) -> None:
+        if int(step_size) < 1:
+            raise ValueError(f"BenchmarkStepLR step_size must be >= 1, got {step_size}")
+        self.step_size = int(step_size)
+        self.gamma = float(gamma)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        decays = (self.last_epoch + 1) // self.step_size
+        return [base_lr * self.gamma**decays for base_lr in self.base_lrs]
+
+
+def epoch_learning_rates(
+    optimizer_factory: Callable[..., torch.optim.Optimizer],
+    scheduler_factory: Callable[..., Any] | None,
+    group_lrs: dict[str, float],
+    epochs: int,
+    steps_per_epoch: int,
+    interval: str,
+) -> dict[str, list[float]]:
+    """Learning rate of each group at the start of every epoch, from a dry run of the schedule.
+
+    A throwaway optimizer with one scalar parameter per group (same factories, same initial
+    learning rates) is stepped through the run, so what is printed is what the real scheduler
+    will do. Args: ``interval`` is ``"epoch"`` or ``"step"``.
+
+    Returns:
+        ``{group name: [lr of epoch 0, lr of epoch 1, ...]}``.
+    """
+    params = [
+        {"params": [torch.nn.Parameter(torch.zeros(()))], "lr": lr, "name": name}
+        for name, lr in group_lrs.items()
+    ]
+    optimizer = optimizer_factory(params=params)
+    per_epoch = max(1, int(steps_per_epoch))
+    scheduler = None
+    if scheduler_factory is not None:
+        total = epochs if interval == "epoch" else epochs * per_epoch
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scheduler = build_scheduler(scheduler_factory, optimizer, total_steps=total)
+    rates: dict[str, list[float]] = {name: [] for name in group_lrs}
+    with warnings.catch_warnings():
+        # Stepping a scheduler without optimizer.step() warns; nothing is trained here.
+        warnings.simplefilter("ignore")
+        for _ in range(epochs):
+            for group in optimizer.param_groups:
+                rates[group["name"]].append(float(group["lr"]))
+            if scheduler is None:
+                continue
+            for _ in range(1 if interval == "epoch" else per_epoch):
+                scheduler.step()
+    return rates
+
+
+def describe_epoch_learning_rates(rates: dict[str, list[float]]) -> str:
+    """One line per epoch: ``epoch  1: pretrained 0.01  new 0.1`` (1-based, as the benchmark)."""
+    names = list(rates)
+    epochs = len(next(iter(rates.values()), []))
+    lines = ["Learning rate at the start of each epoch (1-based):"]
+    for epoch in range(epochs):
+        cells = "  ".join(f"{name} {rates[name][epoch]:.6g}" for name in names)
+        lines.append(f"  epoch {epoch + 1:>3d}: {cells}")
+    return "\n".join(lines)
