@@ -22,11 +22,9 @@ whose attention was constant.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from wsol.methods.base import WSOLMethod
 from wsol.methods.outputs import MethodOutput
@@ -103,9 +101,6 @@ class ACoLMethod(WSOLMethod):
             ``"prediction"`` (in evaluation, always erase with argmax(A)).
         lr_rule: ``"clean"`` (both heads new) or ``"we"`` (WE's name patterns: VGG heads new,
             ResNet heads at the base rate and layer4 new).
-        head: factory ``head(in_channels, num_classes)`` called once per branch (a ``_partial_``
-            :class:`ClassMapHead` in YAML, e.g. with ``init: he``); None: ``ClassMapHead`` of
-            width ``head_width``.
     """
 
     #: method attribute of each head → the layer name WE used for it (for ``lr_rule="we"``).
@@ -119,7 +114,6 @@ class ACoLMethod(WSOLMethod):
         head_width: int | None = None,
         erase_with: str = "label",
         lr_rule: str = "clean",
-        head: Callable[[int, int], nn.Module] | None = None,
     ):
         super().__init__()
         if num_classes < 1:
@@ -133,14 +127,9 @@ class ACoLMethod(WSOLMethod):
         self.erase_threshold = float(erase_threshold)
         self.erase_with = erase_with
         self.lr_rule = check_lr_rule(lr_rule)
-        if head is None:
-            width = int(head_width) if head_width is not None else int(backbone.head_width)
-
-            def head(in_channels: int, num_classes: int) -> nn.Module:
-                return ClassMapHead(in_channels, num_classes, width=width)
-
-        self.head_a = head(backbone.out_channels, self.num_classes)
-        self.head_b = head(backbone.out_channels, self.num_classes)
+        width = int(head_width) if head_width is not None else int(backbone.head_width)
+        self.head_a = ClassMapHead(backbone.out_channels, self.num_classes, width=width)
+        self.head_b = ClassMapHead(backbone.out_channels, self.num_classes, width=width)
 
     def erase_labels(self, logits_a: Tensor, labels: Tensor | None) -> Tensor:
         """[B] class ids whose A map drives the erasing (see the module docstring)."""

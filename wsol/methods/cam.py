@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from wsol.methods.base import WSOLMethod
 from wsol.methods.outputs import MethodOutput
@@ -29,29 +27,19 @@ class CAMMethod(WSOLMethod):
             backbone layers without pretrained weights, e.g. VGG's conv6) or ``"we"`` (the
             wsolevaluation name patterns: VGG everything outside ``features.``, ResNet
             ``layer4.`` and the head).
-        head: factory ``head(in_channels, num_classes)`` of a head following the head contract
-            (a ``_partial_`` in YAML: Inception's class-map head, a pretrained ``fc``); None: a
-            fresh :class:`GAPHead`.
     """
 
     #: method attribute of each head → the layer name WE used for it (for ``lr_rule="we"``).
     head_we_names = {"head": "fc"}
 
-    def __init__(
-        self,
-        backbone: Backbone,
-        num_classes: int,
-        lr_rule: str = "clean",
-        head: Callable[[int, int], nn.Module] | None = None,
-    ):
+    def __init__(self, backbone: Backbone, num_classes: int, lr_rule: str = "clean"):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.backbone = backbone
         self.num_classes = int(num_classes)
         self.lr_rule = check_lr_rule(lr_rule)
-        factory = GAPHead if head is None else head
-        self.head = factory(backbone.out_channels, self.num_classes)
+        self.head = GAPHead(backbone.out_channels, self.num_classes)
 
     def forward(self, images: Tensor, labels: Tensor | None = None) -> MethodOutput:
         """Args: images: [B, 3, H, W]; labels: unused.

@@ -63,7 +63,6 @@ class InceptionBackbone(Backbone):
     """
 
     torchvision_weights = "Inception_V3_Weights.IMAGENET1K_V1"
-    stage_names = ("stem", "mixed_5", "mixed_6")
 
     def __init__(self, large_feature_map: bool = False) -> None:
         super().__init__()
@@ -110,19 +109,36 @@ class InceptionBackbone(Backbone):
             )
         return kept
 
-    def forward_stages(self, x: Tensor) -> dict[str, Tensor]:
-        """Args: x: [B, 3, H, W]. Returns: ``stem`` [B, 192, H/8], ``mixed_5`` [B, 288, H/8]
-        (before the extra pool) and ``mixed_6`` [B, 768, H/stride] (the features)."""
-        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
-        stem = self.maxpool2(self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(self.maxpool1(x))))
-        mixed_5 = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(stem)))
-        x = self.Mixed_6b(self.Mixed_6a(self.pool_5(mixed_5)))
-        mixed_6 = self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(x)))
-        return {"stem": stem, "mixed_5": mixed_5, "mixed_6": mixed_6}
+    def stage_layers(self) -> dict[str, list[nn.Module]]:
+        """``stem`` (to 28x28x192 at 224 px), ``mixed_5`` (Mixed_5b-d, 28x28x288, before the
+        extra pool) and ``mixed_6`` (the extra pool, Mixed_6a-e: the 768-channel features)."""
+        return {
+            "stem": [
+                self.Conv2d_1a_3x3,
+                self.Conv2d_2a_3x3,
+                self.Conv2d_2b_3x3,
+                self.maxpool1,
+                self.Conv2d_3b_1x1,
+                self.Conv2d_4a_3x3,
+                self.maxpool2,
+            ],
+            "mixed_5": [self.Mixed_5b, self.Mixed_5c, self.Mixed_5d],
+            "mixed_6": [
+                self.pool_5,
+                self.Mixed_6a,
+                self.Mixed_6b,
+                self.Mixed_6c,
+                self.Mixed_6d,
+                self.Mixed_6e,
+            ],
+        }
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: [B, 3, H, W]. Returns: features [B, 768, H/stride, W/stride], >= 0."""
-        return self.forward_stages(x)["mixed_6"]
+        for layers in self.stage_layers().values():
+            for layer in layers:
+                x = layer(x)
+        return x
 
 
 def inception_v3(large_feature_map: bool = False) -> InceptionBackbone:
