@@ -19,6 +19,10 @@ def class_map_head(dropout: float):
     return lambda c, k: ClassMapHead(c, k, width=1024, dropout=dropout)
 
 
+def small_head(c: int, k: int) -> ClassMapHead:
+    return ClassMapHead(c, k, width=64)
+
+
 # backbone name, large map → (channels, side) at 224 px (METHODS.md "Backbones in their WSOL form").
 SHAPES = {
     ("inception_v3", False): (768, 14),
@@ -32,6 +36,7 @@ SHAPES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "large"), list(SHAPES), ids=str)
 def test_cam_and_acol_maps_have_the_table_shapes_at_224(name, large):
     channels, side = SHAPES[(name, large)]
@@ -39,7 +44,7 @@ def test_cam_and_acol_maps_have_the_table_shapes_at_224(name, large):
     assert backbone.out_channels == channels and 224 // backbone.stride == side
     images, labels = torch.randn(1, 3, 224, 224), torch.tensor([1])
     if name == "vgg16_acol":
-        method = ACoLMethod(backbone, num_classes=5, head_width=64)
+        method = ACoLMethod(backbone, num_classes=5, head=small_head)
     else:
         head = class_map_head(0.5) if name == "inception_v3" else None
         method = CAMMethod(backbone, num_classes=5, head=head)
@@ -48,7 +53,7 @@ def test_cam_and_acol_maps_have_the_table_shapes_at_224(name, large):
         assert output.class_maps.shape == (1, 5, side, side)
         assert output.logits.shape == (1, 5)
         if name == "inception_v3" and not large:
-            acol = ACoLMethod(backbone, num_classes=5, head_width=64).eval()
+            acol = ACoLMethod(backbone, num_classes=5, head=small_head).eval()
             assert acol(images, labels).class_maps.shape == (1, 5, side, side)
 
 
