@@ -7,8 +7,8 @@ from functools import partial
 import pytest
 import torch
 
+from wsol.schedulers import BenchmarkStepLR
 from wsol.utils.optim import (
-    BenchmarkStepLR,
     build_scheduler,
     describe_epoch_learning_rates,
     epoch_learning_rates,

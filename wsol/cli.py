@@ -13,23 +13,13 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def train(cfg: DictConfig) -> float | None:
-    """``wsol-train``: returns the optimized metric so sweepers (Optuna) can read it."""
+    """``wsol-train``: returns the optimized metric so sweepers can read it."""
+    from wsol.tasks.hparams import optimized_metric_name, optimized_value
     from wsol.tasks.train import train as run
 
-    name = cfg.get("optimized_metric")
-    if name and not str(name).startswith("val/"):
-        raise ValueError(
-            f"optimized_metric={name!r}: sweeps select on the validation split (val/...), "
-            "never on test"
-        )
+    name = optimized_metric_name(cfg)
     metrics = run(cfg)
-    if not name:
-        return None
-    if metrics.get(name) is None:
-        raise KeyError(
-            f"optimized_metric={name!r} is not among this run's metrics: {sorted(metrics)}"
-        )
-    return metrics[name]
+    return optimized_value(name, metrics)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
