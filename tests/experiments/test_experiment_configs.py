@@ -150,6 +150,7 @@ def check_init(module, data: str, arch: str, method: str, state: dict) -> None:
         assert torch.all(method_net.head.fc.bias == 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("data", "arch", "method"), CONFIGS, ids=lambda v: str(v))
 def test_experiment_matches_sources_and_runs(data, arch, method, fixtures, make_config):
     cfg = make_config("train", overrides(data, arch, method, fixtures))
@@ -164,7 +165,9 @@ def test_experiment_matches_sources_and_runs(data, arch, method, fixtures, make_
     datamodule = instantiate(cfg.data)
     assert len(datamodule.split(datamodule.val_split)) == schedule["few"] * NUM_CLASSES
     module = instantiate(cfg.module, _partial_=True)(run_config={})
-    check_init(module, data, arch, method, torch.load(fixtures["weights"][arch]))
+    kept_fc = arch == "resnet50" and method == "cam" and data == "imagenet"
+    state = torch.load(fixtures["weights"][arch], weights_only=True) if kept_fc else {}
+    check_init(module, data, arch, method, state)
 
     lr = BASE_LR.get((data, arch, method), 0.01)
     assert cfg.module.optimizer.lr == pytest.approx(lr)
