@@ -18,14 +18,16 @@ def train(cfg: DictConfig) -> float | None:
     SIGTERM/SIGINT end it with status 128 + signal (143, 130) after keeping a resumable
     ``last.ckpt``: a scheduler or a sweep never counts an interrupted run as a success.
     """
+    from wsol.tasks.hparams import optimized_metric_name, optimized_value
     from wsol.tasks.interrupt import RunInterrupted
     from wsol.tasks.train import train as run
 
+    name = optimized_metric_name(cfg)
     try:
         metrics = run(cfg)
     except RunInterrupted as interrupted:
         raise SystemExit(interrupted.exit_code) from interrupted
-    return metrics.get(cfg.get("optimized_metric")) if cfg.get("optimized_metric") else None
+    return optimized_value(name, metrics)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")

@@ -26,7 +26,11 @@ from torchmetrics.classification import MulticlassAccuracy
 from wsol.cams.pipeline import scoremaps
 from wsol.methods.base import WSOLMethod
 from wsol.metrics import WSOLMetrics, result_keys
-from wsol.utils.optim import build_scheduler
+from wsol.utils.optim import (
+    build_scheduler,
+    describe_epoch_learning_rates,
+    epoch_learning_rates,
+)
 
 
 def _percentages(values: Sequence) -> list[int]:
@@ -281,6 +285,7 @@ class WSOLLitModule(LightningModule):
             + self.method.describe_param_groups(lr=base_lr, head_lr_mult=head_lr_mult)
         )
         optimizer = self.optimizer_factory(params=groups)
+        self._print_schedule(groups)
         if self.scheduler_factory is None:
             return {"optimizer": optimizer}
         scheduler = build_scheduler(
@@ -290,6 +295,23 @@ class WSOLLitModule(LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.hparams.scheduler_interval},
         }
+
+    def _print_schedule(self, groups: list[dict]) -> None:
+        """Print the learning rate of every group at the start of every epoch (a dry run)."""
+        epochs = self.trainer.max_epochs if self._trainer is not None else None
+        if not epochs or epochs < 1:
+            return
+        steps = self.trainer.estimated_stepping_batches
+        steps_per_epoch = 1 if not math.isfinite(steps) else math.ceil(steps / epochs)
+        rates = epoch_learning_rates(
+            self.optimizer_factory,
+            self.scheduler_factory,
+            {group["name"]: group["lr"] for group in groups},
+            epochs=int(epochs),
+            steps_per_epoch=steps_per_epoch,
+            interval=self.hparams.scheduler_interval,
+        )
+        rank_zero_info(describe_epoch_learning_rates(rates))
 
     def _total_steps(self) -> int:
         if self.hparams.scheduler_interval == "epoch":

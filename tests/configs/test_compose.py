@@ -140,6 +140,13 @@ def test_logger_options(make_config, option):
 @pytest.mark.parametrize("option", options("experiment"))
 def test_experiment_options(make_config, option):
     cfg = make_config("train", [f"experiment={option}", "backbone.pretrained=false"])
+    with open_dict(cfg):
+        # Benchmark experiments leave the data roots to the user (no preparer generates them).
+        for key in ("metadata_root", "data_root"):
+            if cfg.data.get("preparer") is None and (
+                OmegaConf.is_missing(cfg.data, key) or cfg.data[key] is None
+            ):
+                cfg.data[key] = f"/{key}"
     module = instantiate(cfg.module)
     assert isinstance(module, WSOLLitModule)
     assert isinstance(instantiate(cfg.data), WSOLDataModule)

@@ -27,6 +27,7 @@ from wsol.data.dataset import WSOLDataset
 from wsol.data.formats.wsoleval import read_split
 from wsol.data.records import SplitMetadata
 from wsol.data.samplers import eval_sampler, train_sampler
+from wsol.data.subsets import few_shot_subset, proxy_subset
 from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
 log = logging.getLogger("wsol")
@@ -71,6 +72,10 @@ class WSOLDataModule(LightningDataModule):
         skip_bad_images: training only: an image that cannot be decoded is replaced by the
             next one and counted (logged once per epoch with the files) instead of stopping
             the run with an error naming the file (the default). Evaluation never skips.
+        num_val_sample_per_class: keep only this many images per class of the validation split
+            (the benchmark's few-shot search split); 0 keeps all (:mod:`wsol.data.subsets`).
+        proxy_training_set: train on the ids of ``<train split>/image_ids_proxy.txt`` only.
+        subset_seed: seed of the few-shot draw (fixed, so every run of a sweep sees one subset).
 
     Images are decoded (``torchvision.io.decode_image`` for JPEG) and resized as uint8 tensors
     in the loader's worker processes, which persist across epochs.
@@ -100,6 +105,9 @@ class WSOLDataModule(LightningDataModule):
         pin_memory: bool | None = None,
         train_boxes: bool = False,
         skip_bad_images: bool = False,
+        num_val_sample_per_class: int = 0,
+        proxy_training_set: bool = False,
+        subset_seed: int = 0,
     ) -> None:
         super().__init__()
         roots = preparer.roots() if hasattr(preparer, "roots") else (None, None, None)
@@ -144,6 +152,13 @@ class WSOLDataModule(LightningDataModule):
         self.train_boxes, self.skip_bad_images = train_boxes, skip_bad_images
         # Training images skipped as unreadable: epoch -> errors (skip_bad_images only).
         self.skipped_images: dict[int, list[str]] = {}
+        if num_val_sample_per_class < 0:
+            raise ValueError(
+                f"data.num_val_sample_per_class must be >= 0, got {num_val_sample_per_class}"
+            )
+        self.num_val_sample_per_class = int(num_val_sample_per_class)
+        self.proxy_training_set = bool(proxy_training_set)
+        self.subset_seed = int(subset_seed)
         self.preparer = preparer
         self.train_transform = train_transform(train_resize, train_crop, mean, std)
         self.eval_transform = eval_transform(eval_size, mean, std)
@@ -172,7 +187,7 @@ class WSOLDataModule(LightningDataModule):
                         f"split {name!r}: the preparer's data is not generated yet; "
                         "call prepare_data() first (Lightning does so before setup)"
                     )
-            self._splits[name] = read_split(
+            split = read_split(
                 self.metadata_root / name,
                 self.data_root,
                 self.mask_root,
@@ -181,6 +196,11 @@ class WSOLDataModule(LightningDataModule):
                 check_files=self.check_files,
                 name=name,
             )
+            if name == self.val_split and self.num_val_sample_per_class:
+                split = few_shot_subset(split, self.num_val_sample_per_class, self.subset_seed)
+            if name == self.train_split and self.proxy_training_set:
+                split = proxy_subset(split)
+            self._splits[name] = split
         return self._splits[name]
 
     def setup(self, stage: str | None = None) -> None:

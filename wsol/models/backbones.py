@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 
 from wsol.models.base import Backbone
+from wsol.models.inception import inception_v3
 from wsol.models.resnet import resnet18, resnet50
 from wsol.models.tiny import tiny
 from wsol.models.vgg import vgg16, vgg16_acol
@@ -21,6 +22,7 @@ BACKBONES: dict[str, Callable[..., Backbone]] = {
     "resnet50": resnet50,
     "vgg16": vgg16,
     "vgg16_acol": vgg16_acol,
+    "inception_v3": inception_v3,
 }
 
 
@@ -34,7 +36,7 @@ def build_backbone(
     """Build a WSOL backbone and load its weights.
 
     Args:
-        name: one of ``BACKBONES`` (tiny, resnet18, resnet50, vgg16, vgg16_acol).
+        name: one of ``BACKBONES`` (tiny, resnet18, resnet50, vgg16, vgg16_acol, inception_v3).
         pretrained: load torchvision's ImageNet weights (from torchvision's cache, else a
             download; offline the error says how to supply the file).
         weights_path: local torchvision-format state dict, loaded with ``weights_only=True``;

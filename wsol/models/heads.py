@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from wsol.models.init import init_linear, init_xavier
+from wsol.models.init import init_he, init_linear, init_xavier
+
+HEAD_INITS = {"xavier": init_xavier, "he": init_he}
 
 
 class MapHead(nn.Module):
@@ -66,7 +68,8 @@ class GAPHead(MapHead):
 class ClassMapHead(MapHead):
     """Conv3x3(C→width) → ReLU → Conv3x3(width→width) → ReLU → Conv1x1(width→K) (ACoL branch).
 
-    Logits are the spatial mean of the class maps. Xavier-uniform weights, zero biases.
+    Logits are the spatial mean of the class maps. Xavier-uniform weights, zero biases
+    (``init="he"``: Kaiming-normal fan-out, as the benchmark initializes its ResNet ACoL heads).
 
     Args:
         in_channels: C of the features.
@@ -74,12 +77,22 @@ class ClassMapHead(MapHead):
         width: channels of the two 3x3 convs.
         dropout: dropout probability before each conv (0 disables it; the Inception CAM head
             of METHODS.md uses 0.5).
+        init: ``"xavier"`` or ``"he"``.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, width: int = 1024, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        width: int = 1024,
+        dropout: float = 0.0,
+        init: str = "xavier",
+    ):
         super().__init__()
         if width < 1:
             raise ValueError(f"ClassMapHead width must be positive, got {width}")
+        if init not in HEAD_INITS:
+            raise ValueError(f"ClassMapHead init must be one of {sorted(HEAD_INITS)}, got {init!r}")
         layers: list[nn.Module] = []
         for conv in (
             nn.Conv2d(in_channels, width, kernel_size=3, padding=1),
@@ -90,7 +103,7 @@ class ClassMapHead(MapHead):
                 layers.append(nn.Dropout(dropout))
             layers += [conv, nn.ReLU(inplace=False)]
         self.layers = nn.Sequential(*layers[:-1])  # no ReLU after the class-map conv
-        init_xavier(self)
+        HEAD_INITS[init](self)
 
     def class_maps(self, features: Tensor) -> Tensor:
         """Args: features: [B, C, h, w]. Returns: [B, K, h, w] (unbounded)."""

@@ -1,4 +1,5 @@
-"""A run's hyper-parameters and final metrics in TensorBoard's HParams view.
+"""A run's hyper-parameters and final metrics in TensorBoard's HParams view, and the value a
+sweep optimizes (checked to be a validation metric).
 
 At the end of ``wsol-train`` the resolved config, flattened to dotted keys with scalar values,
 and the numbers of metrics.json are written as one HParams session of the run, so the runs of
@@ -68,3 +69,36 @@ def log_hparams(loggers: Iterable[Logger], cfg: DictConfig, metrics: Mapping) ->
     for logger in tensorboards:
         logger.log_hyperparams(params, metrics=values)
         logger.finalize("success")
+
+
+def optimized_metric_name(cfg: DictConfig) -> str | None:
+    """``cfg.optimized_metric`` checked before the run (None when not set).
+
+    Raises:
+        ValueError: when it is not a validation metric (``val/...``): a sweep selects on the
+            validation split, never on test.
+    """
+    name = cfg.get("optimized_metric")
+    if not name:
+        return None
+    if not str(name).startswith("val/"):
+        raise ValueError(
+            f"optimized_metric={name!r}: sweeps select on the validation split (val/...), "
+            "never on test"
+        )
+    return str(name)
+
+
+def optimized_value(name: str | None, metrics: Mapping) -> float | None:
+    """The value a sweep optimizes, ``metrics[name]`` (None when no metric is optimized).
+
+    Raises:
+        KeyError: naming the metric and the available ones when the run did not produce it.
+    """
+    if name is None:
+        return None
+    if metrics.get(name) is None:
+        raise KeyError(
+            f"optimized_metric={name!r} is not among the run's metrics {sorted(metrics)}"
+        )
+    return float(metrics[name])
