@@ -11,7 +11,7 @@ networks, nothing is drawn by hand:
 - ``gallery_filters.png``: the CAM network's first-layer filters;
 - ``gallery_patches.png``: maximally activating test patches of the channel each class's
   linear weights favour most, cropped to the units' receptive field;
-- ``gallery_class_viz.png``: class model visualization (gradient ascent from a blank image);
+- ``gallery_class_viz.png``: class model visualization (gradient ascent from a noise image);
 - ``gallery_tsne.png``: t-SNE of the test images' pooled features, coloured by class;
 - ``gallery_retrieval.png``: nearest neighbours of a few test images in that feature space.
 """
@@ -134,7 +134,16 @@ def main() -> None:
     step("patches", patch_grid(patches, mean, std, scale=2))
     results = [
         class_model_visualization(
-            cam, c, datamodule.eval_frame, steps=args.steps, lr=0.05, l2=1e-4, mean=mean, std=std
+            cam,
+            c,
+            datamodule.eval_frame,
+            steps=args.steps,
+            lr=0.05,
+            l2=1e-4,
+            init="random",  # from a uniform image some classes have no active unit
+            init_std=1.0,
+            mean=mean,
+            std=std,
         )
         for c in range(datamodule.num_classes)
     ]

@@ -91,9 +91,10 @@ def class_model_visualization(
     lr: float = 0.1,
     l2: float = 1e-3,
     jitter: int = 4,
-    blur_every: int = 4,
+    blur_every: int = 10,
     blur_sigma: float = 0.5,
     init: str = "blank",
+    init_std: float = 0.1,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
     seed: int = 0,
@@ -112,9 +113,10 @@ def class_model_visualization(
         jitter: each step scores the image rolled by up to this many pixels in x and y.
         blur_every: Gaussian blur (3x3, ``blur_sigma``) every this many steps; 0 disables it.
         blur_sigma: standard deviation of that blur, in pixels.
-        init: ``"blank"`` (zeros: the mean colour) or ``"random"`` (N(0, 0.1²)). For a network
-            without conv biases whose BatchNorm still has its initial statistics (untrained),
-            the zero image gives zero features and zero gradients: start from random there.
+        init: ``"blank"`` (zeros: the mean colour) or ``"random"`` (N(0, init_std²)). From a
+            uniform image some classes may see no active unit at all (zero gradient: the
+            score never moves); a random start avoids that.
+        init_std: standard deviation of the random start (normalized input units).
         mean, std: the input normalization; when given, the image is kept inside the range
             of real pixels, [(0 - mean) / std, (1 - mean) / std], after every step.
         seed: seeds the random start and the jitter (a local generator; global RNG untouched).
@@ -134,7 +136,7 @@ def class_model_visualization(
     # Tensors made under an enclosing inference_mode could never require grad: make them here.
     with torch.inference_mode(False), torch.enable_grad(), frozen_eval(model):
         if init == "random":
-            start = torch.randn(3, height, width, generator=generator) * 0.1
+            start = torch.randn(3, height, width, generator=generator) * init_std
         else:
             start = torch.zeros(3, height, width)
         low = high = None
