@@ -56,7 +56,7 @@ def test_top_level_configs_compose(make_config, name):
 @pytest.mark.parametrize("option", options("data"))
 def test_data_options(make_config, option):
     extra = []
-    if option == "wsoleval":
+    if option != "synthetic":
         extra = ["data.metadata_root=/m", "data.data_root=/d", "data.num_classes=3"]
     cfg = make_config("train", [f"data={option}", *extra])
     datamodule = instantiate(cfg.data)

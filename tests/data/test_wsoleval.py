@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+import wsol.data.records as records_module
 from wsol.data.formats.wsoleval import read_split, write_split
 
 
@@ -32,12 +33,34 @@ def test_round_trip_with_writer(valid, tmp_path):
         assert (out / f"{name}.txt").read_text() == (valid.meta / f"{name}.txt").read_text()
 
 
-def test_mask_root_and_missing_sizes_read_from_headers(valid):
-    (valid.meta / "image_sizes.txt").unlink()
+@pytest.mark.parametrize("sizes", ["absent", "empty"])
+def test_missing_sizes_are_read_lazily_from_headers(valid, monkeypatch, sizes):
+    path = valid.meta / "image_sizes.txt"
+    path.unlink() if sizes == "absent" else path.write_text("")
+    opened = []
+    real = records_module.image_size
+    monkeypatch.setattr(records_module, "image_size", lambda p: opened.append(p) or real(p))
     split = read_split(valid.meta, valid.data, mask_root=valid.data)
-    assert (split.records[0].width, split.records[0].height) == (20, 10)
-    with pytest.raises(FileNotFoundError, match=r"image_sizes.txt: metadata file not found"):
-        read_split(valid.meta, valid.data, check_files=False)
+    assert opened == []  # nothing is opened up front
+    a, b = split.records
+    assert (a.width, a.height) == (None, None) and not a.size_known
+    assert a.size == (20, 10) and a.size == (20, 10)
+    assert opened == [valid.data / "a.png"]  # read once, then cached
+    # Mask data scored without the images: the size comes from the first mask.
+    (valid.data / "b.png").unlink()
+    split = read_split(valid.meta, valid.data, check_files=False)
+    assert split.records[1].size == (20, 10)
+    assert opened[-1] == valid.data / "b_m0.png"
+    # Box data without sizes and without its image: the error names both.
+    (valid.data / "a.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"a.png: image file not found .*image_sizes"):
+        _ = split.records[0].size
+
+
+def test_partial_sizes_file_names_the_missing_image(valid):
+    (valid.meta / "image_sizes.txt").write_text("a.png,20,10\n")
+    with pytest.raises(ValueError, match=r"image_ids.txt:2: image 'b.png' has no line in image_s"):
+        read_split(valid.meta, valid.data)
 
 
 def test_training_split_without_localization(valid):

@@ -36,12 +36,13 @@ def collate_wsol(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         targets); ``gt_masks`` uint8 [B, H, W] 0/1/255 or None; ``boxes`` list of B
         tv_tensors.BoundingBoxes moved with the images (None when not loaded); ``masks``
         uint8 [B, H, W] moved with the images, or None; ``image_ids`` list[str];
-        ``indices`` LongTensor [B].
+        ``indices`` LongTensor [B]; and, from datasets that skip bad images,
+        ``skipped_images`` (the errors of the images replaced in this batch).
     """
     if not samples:
         raise ValueError("cannot collate an empty batch")
     has_targets = "gt_boxes" in samples[0]
-    return {
+    batch = {
         "images": torch.stack([_plain(s["image"]) for s in samples]),
         "labels": torch.tensor([int(s["label"]) for s in samples], dtype=torch.long),
         "gt_boxes": [s["gt_boxes"] for s in samples] if has_targets else None,
@@ -51,3 +52,6 @@ def collate_wsol(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "image_ids": [s["image_id"] for s in samples],
         "indices": torch.tensor([int(s["index"]) for s in samples], dtype=torch.long),
     }
+    if "skipped" in samples[0]:
+        batch["skipped_images"] = [error for s in samples for error in s["skipped"]]
+    return batch

@@ -11,6 +11,7 @@ The Trainer runs with ``use_distributed_sampler=False``: this module builds its 
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections.abc import Callable, Sequence
@@ -28,6 +29,8 @@ from wsol.data.records import SplitMetadata
 from wsol.data.samplers import eval_sampler, train_sampler
 from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
+log = logging.getLogger("wsol")
+
 
 def seed_worker(worker_id: int) -> None:
     """Seed numpy and ``random`` of a loader worker from its torch seed (set per worker)."""
@@ -44,8 +47,9 @@ class WSOLDataModule(LightningDataModule):
         data_root: folder the image ids are relative to; None takes the preparer's.
         mask_root: folder mask paths are relative to (default: the preparer's, else data_root).
         num_classes: number of classes; labels are checked against it (default: the
-            preparer's ``num_classes``).
-        class_names: optional names (default: the preparer's ``class_names`` if it has them).
+            preparer's ``num_classes``, else the number of class names).
+        class_names: optional names (default: the preparer's ``class_names`` if it has them,
+            else the lines of ``<metadata_root>/class_names.txt``, which the converters write).
         train_split: training split (labels only; localization optional).
         val_split: validation split (fully annotated: model and CAM-threshold selection).
         test_split: test split (fully annotated).
@@ -61,9 +65,15 @@ class WSOLDataModule(LightningDataModule):
             ``roots()`` (metadata_root, data_root, mask_root) and ``class_names``.
         seed: seed of the training shuffle and of the loader workers' base seeds.
         check_files: check every image and mask file exists when a split is read.
-        pin_memory: pin host memory in the loaders (for GPU training).
+        pin_memory: pin host memory in the loaders; None: when a CUDA device is present.
         train_boxes: move the GT boxes through the training augmentation (batch key
             ``boxes``) for methods that use them; off by default (labels only, faster).
+        skip_bad_images: training only: an image that cannot be decoded is replaced by the
+            next one and counted (logged once per epoch with the files) instead of stopping
+            the run with an error naming the file (the default). Evaluation never skips.
+
+    Images are decoded (``torchvision.io.decode_image`` for JPEG) and resized as uint8 tensors
+    in the loader's worker processes, which persist across epochs.
     """
 
     def __init__(
@@ -87,8 +97,9 @@ class WSOLDataModule(LightningDataModule):
         preparer: Callable[[], None] | None = None,
         seed: int = 0,
         check_files: bool = True,
-        pin_memory: bool = False,
+        pin_memory: bool | None = None,
         train_boxes: bool = False,
+        skip_bad_images: bool = False,
     ) -> None:
         super().__init__()
         roots = preparer.roots() if hasattr(preparer, "roots") else (None, None, None)
@@ -96,30 +107,43 @@ class WSOLDataModule(LightningDataModule):
         data_root = data_root if data_root is not None else roots[1]
         if metadata_root is None or data_root is None:
             raise ValueError(
-                "data.metadata_root and data.data_root must be set (or come from a preparer "
-                f"with roots()); got metadata_root={metadata_root!r}, data_root={data_root!r}"
+                "data.metadata_root and data.data_root must be set (on the command line, or "
+                "for data=cub/imagenet/openimages/folder under datasets.<name> in "
+                "configs/local/default.yaml); "
+                f"got metadata_root={metadata_root!r}, data_root={data_root!r}"
             )
         self.metadata_root = Path(metadata_root)
         self.data_root = Path(data_root)
         mask_root = mask_root if mask_root is not None else roots[2]
         self.mask_root = Path(mask_root) if mask_root is not None else None
-        if num_classes is None:
-            num_classes = getattr(preparer, "num_classes", None)
-        if num_classes is None:
-            raise ValueError("data.num_classes must be set (no preparer provides it)")
+        names_file, names_source = self.metadata_root / "class_names.txt", None
         if class_names is None:
             class_names = getattr(preparer, "class_names", None)
-        if class_names is not None and len(class_names) != num_classes:
+        if class_names is None and names_file.is_file():
+            class_names = [n for n in names_file.read_text(encoding="utf-8").splitlines() if n]
+            names_source = names_file
+        if num_classes is None:
+            num_classes = getattr(preparer, "num_classes", None)
+        if num_classes is None and class_names is not None:
+            num_classes = len(class_names)
+        if num_classes is None:
             raise ValueError(
-                f"data.class_names has {len(class_names)} names but num_classes={num_classes}"
+                f"data.num_classes must be set (no preparer provides it and {names_file} "
+                "does not exist)"
             )
+        if class_names is not None and len(class_names) != num_classes:
+            source = "data.class_names" if names_source is None else str(names_source)
+            raise ValueError(f"{source} has {len(class_names)} names but num_classes={num_classes}")
         self.num_classes = num_classes
         self.class_names = list(class_names) if class_names is not None else None
         self.train_split, self.val_split, self.test_split = train_split, val_split, test_split
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.num_workers, self.seed = num_workers, seed
-        self.check_files, self.pin_memory = check_files, pin_memory
-        self.train_boxes = train_boxes
+        self.check_files = check_files
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.train_boxes, self.skip_bad_images = train_boxes, skip_bad_images
+        # Training images skipped as unreadable: epoch -> errors (skip_bad_images only).
+        self.skipped_images: dict[int, list[str]] = {}
         self.preparer = preparer
         self.train_transform = train_transform(train_resize, train_crop, mean, std)
         self.eval_transform = eval_transform(eval_size, mean, std)
@@ -193,7 +217,10 @@ class WSOLDataModule(LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Shuffled, augmented training batches (no eval targets); last batch kept."""
         dataset = WSOLDataset(
-            self.split(self.train_split), self.train_transform, with_boxes=self.train_boxes
+            self.split(self.train_split),
+            self.train_transform,
+            with_boxes=self.train_boxes,
+            skip_bad_images=self.skip_bad_images,
         )
         return self._loader(dataset, self.batch_size, train_sampler(dataset, self.seed), False)
 
@@ -201,6 +228,37 @@ class WSOLDataModule(LightningDataModule):
         """Evaluation loader of any split: eval transform, protocol GT targets, no padding."""
         dataset = WSOLDataset(self.split(split), self.eval_transform, frame_size=self.eval_frame)
         return self._loader(dataset, self.eval_batch_size, eval_sampler(dataset), False)
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        """Count the training images a batch skipped (their errors stay on the host)."""
+        skipped = batch.pop("skipped_images", None) if isinstance(batch, dict) else None
+        if skipped is not None and self.trainer is not None:
+            epoch = self.trainer.current_epoch
+            if epoch not in self.skipped_images:
+                self._log_skipped()
+                self.skipped_images[epoch] = []
+            self.skipped_images[epoch].extend(skipped)
+        return batch
+
+    def _log_skipped(self) -> None:
+        """Log the newest epoch's skipped images (once per epoch, when the next one starts)."""
+        if not self.skipped_images:
+            return
+        epoch = max(self.skipped_images)
+        errors = self.skipped_images[epoch]
+        if errors:
+            log.warning(
+                "epoch %d: skipped %d unreadable training image(s) (data.skip_bad_images=true): %s",
+                epoch,
+                len(errors),
+                "; ".join(sorted(set(errors))[:20]),
+            )
+        else:
+            log.info("epoch %d: no training image skipped", epoch)
+
+    def teardown(self, stage: str) -> None:
+        if stage == "fit":
+            self._log_skipped()
 
     def val_dataloader(self) -> DataLoader:
         return self.dataloader_for(self.val_split)

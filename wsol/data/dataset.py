@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from wsol.data.decode import read_image_rgb, read_mask
+from wsol.data.decode import read_image_tensor, read_mask
 from wsol.data.frame import boxes_to_frame, mask_to_frame
 from wsol.data.records import ImageRecord, SplitMetadata
 
@@ -40,8 +40,15 @@ def edge_boxes(
     return tv_tensors.BoundingBoxes(data, format="XYXY", canvas_size=canvas_size)
 
 
-def gt_mask_in_frame(record: ImageRecord, frame_size: tuple[int, int]) -> Tensor | None:
+def gt_mask_in_frame(
+    record: ImageRecord, frame_size: tuple[int, int], check_size: bool = False
+) -> Tensor | None:
     """The protocol's GT mask of a record in the frame (height, width), or None without masks.
+
+    Args:
+        check_size: require every mask to have the size image_sizes.txt gives the image
+            (external scoring: sizes that contradict the masks would silently misplace the
+            image's boxes); the first mismatch is an error naming image and mask.
 
     Returns:
         uint8 [H, W]: 0 background, 1 foreground, 255 ignore.
@@ -49,15 +56,20 @@ def gt_mask_in_frame(record: ImageRecord, frame_size: tuple[int, int]) -> Tensor
     if not record.has_masks:
         return None
     instances = [read_mask(path) for path in record.mask_paths]
+    if check_size and record.size_known:
+        for path, mask in zip(record.mask_paths, instances, strict=True):
+            if mask.shape != (record.height, record.width):
+                raise ValueError(
+                    f"image_sizes.txt gives {record.image_id!r} as {record.width}x"
+                    f"{record.height}, but its mask {path} is {mask.shape[1]}x{mask.shape[0]}"
+                )
     ignore = read_mask(record.ignore_path) if record.ignore_path is not None else None
     return mask_to_frame(instances, ignore, (frame_size[1], frame_size[0]))
 
 
 def gt_boxes_in_frame(record: ImageRecord, frame_size: tuple[int, int]) -> Tensor:
     """The protocol's GT boxes of a record in the frame (height, width): LongTensor [K, 4]."""
-    return boxes_to_frame(
-        record.boxes, (record.width, record.height), (frame_size[1], frame_size[0])
-    )
+    return boxes_to_frame(record.boxes, record.size, (frame_size[1], frame_size[0]))
 
 
 class WSOLDataset(Dataset):
@@ -73,12 +85,17 @@ class WSOLDataset(Dataset):
             transform (``mask``); off by default (training uses labels only).
         with_boxes: move the boxes with the transform (``boxes``); False gives ``boxes``
             None and saves about 40% of the time of a small image's sample.
+        skip_bad_images: replace an image that cannot be decoded (or contradicts its
+            metadata) by the next usable one and list its error in the sample's ``skipped``;
+            False raises the error naming the file. For training only: evaluation must score
+            every image.
 
     A sample is a dict: ``image`` (tv_tensors.Image [3, H, W], float and normalized by the
     usual transforms), ``label`` (int), ``boxes`` (tv_tensors.BoundingBoxes [K, 4], XYXY edge
     coordinates moved by the transform, or None), ``mask`` (tv_tensors.Mask [H, W] uint8 0/1/255, or
     None), ``image_id`` (str), ``index`` (int), and with a frame ``gt_boxes`` (LongTensor
-    [K, 4], inclusive, eval frame) and ``gt_mask`` (uint8 [H, W] 0/1/255 or None).
+    [K, 4], inclusive, eval frame) and ``gt_mask`` (uint8 [H, W] 0/1/255 or None); with
+    ``skip_bad_images``, ``skipped`` (list of the errors of the images it replaced).
     """
 
     def __init__(
@@ -88,6 +105,7 @@ class WSOLDataset(Dataset):
         frame_size: int | tuple[int, int] | None = None,
         load_masks: bool = False,
         with_boxes: bool = True,
+        skip_bad_images: bool = False,
     ) -> None:
         self.records = tuple(records.records if isinstance(records, SplitMetadata) else records)
         self.transform = transform
@@ -96,22 +114,56 @@ class WSOLDataset(Dataset):
         self.frame_size = tuple(frame_size) if frame_size is not None else None
         self.load_masks = load_masks
         self.with_boxes = with_boxes
+        self.skip_bad_images = skip_bad_images
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        """Sample ``key``: an index, or ``(index, seed)`` to seed its random augmentation."""
+        """Sample ``key``: an index, or ``(index, seed)`` to seed its random augmentation.
+
+        With ``skip_bad_images``, an image that cannot be used is replaced by the next usable
+        one and its error is listed in the sample's ``skipped`` (else the error is raised).
+        """
         index, seed = key if isinstance(key, tuple) else (key, None)
-        record = self.records[index]
-        array = read_image_rgb(record.image_path)
-        height, width = array.shape[:2]
-        if (width, height) != (record.width, record.height):
+        skipped: list[str] = []
+        for _ in range(len(self.records)):
+            try:
+                image = self._decode(self.records[index])
+                break
+            except (ValueError, OSError) as error:
+                if not self.skip_bad_images:
+                    raise
+                skipped.append(str(error))
+                index = (index + 1) % len(self.records)
+        else:
+            raise ValueError(f"no usable image in the split; first error: {skipped[0]}")
+        sample = self._sample(index, image, seed)
+        if self.skip_bad_images:
+            sample["skipped"] = skipped
+        return sample
+
+    @staticmethod
+    def _decode(record: ImageRecord) -> tv_tensors.Image:
+        """The record's image, checked against its metadata (size, boxes inside the image)."""
+        image = read_image_tensor(record.image_path)
+        height, width = image.shape[-2:]
+        if record.size_known and (width, height) != (record.width, record.height):
             raise ValueError(
                 f"{record.image_path}: image is {width}x{height} but its metadata says "
                 f"{record.width}x{record.height}"
             )
-        image = tv_tensors.Image(torch.from_numpy(array).permute(2, 0, 1))
+        for box in record.boxes:  # checked by the reader when image_sizes.txt gives the size
+            if box[2] > width - 1 or box[3] > height - 1:
+                raise ValueError(
+                    f"{record.image_path}: box {box} of localization.txt is outside the "
+                    f"{width}x{height} image"
+                )
+        return tv_tensors.Image(image)
+
+    def _sample(self, index: int, image: tv_tensors.Image, seed: int | None) -> dict[str, Any]:
+        record = self.records[index]
+        height, width = image.shape[-2:]
         inputs: dict[str, Any] = {"image": image}
         if self.with_boxes:
             inputs["boxes"] = edge_boxes(record.boxes, (height, width))

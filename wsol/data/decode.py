@@ -1,7 +1,10 @@
 """Decoding image and mask files: every image becomes 8-bit RGB, every mask a grey array.
 
-Images are decoded with PIL in their stored orientation (no EXIF rotation: the metadata's
-sizes and boxes refer to the stored pixels). Mode conversions:
+JPEG files (nearly every photo data set) are decoded by ``torchvision.io.decode_image``
+(libjpeg-turbo, straight into a uint8 tensor, greyscale and CMYK converted to RGB; pixel-equal
+to PIL here). Every other file goes through PIL. Images are decoded in their stored
+orientation (no EXIF rotation: the metadata's sizes and boxes refer to the stored pixels).
+PIL's mode conversions:
 
 - ``L``, ``P``, ``CMYK``, ``YCbCr``, ``1`` ...: PIL's own conversion to RGB.
 - ``RGBA``, ``LA``, ``PA`` and palettes with transparency: the alpha channel is dropped (the
@@ -17,11 +20,63 @@ Masks are read like the reference evaluator reads them: ``cv2.imread(IMREAD_GRAY
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
+from torch import Tensor
+from torchvision.io import ImageReadMode, decode_image, read_file
+
+_JPEG_MAGIC = b"\xff\xd8\xff"
+# torchvision 0.29 warns on every decode that TorchCodec will take this over; until then
+# decode_image is the tensor decoder torchvision provides (TorchCodec is not a dependency).
+warnings.filterwarnings(
+    "ignore",
+    message="The image decoding and encoding capabilities of TorchVision are deprecated",
+    category=DeprecationWarning,
+)
+
+
+def _image_file(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found")
+    return path
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Image.Image]:
+    """The image opened by PIL; any decoding failure becomes a ValueError naming the file."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"{path}: unreadable image ({error})") from error
+
+
+def read_image_tensor(path: str | Path) -> Tensor:
+    """Like :func:`read_image_rgb`, as a uint8 tensor [3, H, W]; JPEG files skip PIL (the
+    loaders' path)."""
+    path = _image_file(path)
+    data = read_file(str(path))
+    if bytes(data[:3].tolist()) != _JPEG_MAGIC:
+        return torch.from_numpy(read_image_rgb(path)).permute(2, 0, 1).contiguous()
+    try:
+        return decode_image(data, mode=ImageReadMode.RGB)
+    except RuntimeError as error:
+        reason = str(error).rsplit(", ", 1)[-1]
+        raise ValueError(f"{path}: unreadable image ({reason})") from error
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of an image file from its header (the pixels are not decoded)."""
+    with _opened(_image_file(path)) as image:
+        return image.size
 
 
 def read_image_rgb(path: str | Path) -> np.ndarray:
@@ -34,15 +89,9 @@ def read_image_rgb(path: str | Path) -> np.ndarray:
         FileNotFoundError: no such file.
         ValueError: the file cannot be decoded (message names the file).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: image file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return _to_rgb(image)
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{path}: unreadable image ({error})") from error
+    with _opened(_image_file(path)) as image:
+        image.load()
+        return _to_rgb(image)
 
 
 def _to_rgb(image: Image.Image) -> np.ndarray:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+
+from wsol.data.decode import image_size
 
 Box = tuple[int, int, int, int]
 
@@ -17,8 +20,9 @@ class ImageRecord:
             also the key under which score maps are saved (`<image_id>.npy`, wsolevaluation style).
         image_path: absolute path of the image file.
         label: class index in [0, num_classes).
-        width: original image width in pixels (from image_sizes.txt).
-        height: original image height in pixels.
+        width: original image width in pixels (from image_sizes.txt), or None when the
+            metadata gives no size: then :attr:`size` reads it when first needed.
+        height: original image height in pixels, or None likewise.
         boxes: ground-truth boxes, inclusive integer pixels (x0, y0, x1, y1) in the original
             image, 0 <= x0 <= x1 <= width - 1; empty when the split has only masks.
         mask_paths: absolute paths of the instance masks (PxAP); empty for box-only splits.
@@ -28,8 +32,8 @@ class ImageRecord:
     image_id: str
     image_path: Path
     label: int
-    width: int
-    height: int
+    width: int | None
+    height: int | None
     boxes: tuple[Box, ...] = ()
     mask_paths: tuple[Path, ...] = ()
     ignore_path: Path | None = None
@@ -37,6 +41,27 @@ class ImageRecord:
     @property
     def has_masks(self) -> bool:
         return len(self.mask_paths) > 0
+
+    @property
+    def size_known(self) -> bool:
+        """Whether the metadata gave the size (else it comes from a file header)."""
+        return self.width is not None and self.height is not None
+
+    @cached_property
+    def size(self) -> tuple[int, int]:
+        """(width, height): from the metadata, else from the image file's header, else (mask
+        data scored without the images) from the first mask's header; read once, cached."""
+        if self.size_known:
+            return (self.width, self.height)
+        source = self.image_path
+        if self.mask_paths and not source.is_file():
+            source = self.mask_paths[0]
+        try:
+            return image_size(source)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(
+                f"{error} (image_sizes.txt gives no size for {self.image_id!r})"
+            ) from error
 
 
 @dataclass(frozen=True)

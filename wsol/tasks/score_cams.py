@@ -78,7 +78,7 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
             (
                 scoremap,
                 gt_boxes_in_frame(record, frame) if with_boxes else None,
-                gt_mask_in_frame(record, frame) if with_masks else None,
+                gt_mask_in_frame(record, frame, check_size=True) if with_masks else None,
             )
         )
         if len(batch) == BATCH_SIZE:

@@ -4,7 +4,9 @@ Files, comma-separated, no header, paths relative to the data root:
 
 - ``image_ids.txt``: ``path`` (the image id; defines the split's order)
 - ``class_labels.txt``: ``path,label``
-- ``image_sizes.txt``: ``path,w,h`` (optional: when absent, sizes come from the image headers)
+- ``image_sizes.txt``: ``path,w,h`` (may be absent or empty, as in wsolevaluation's OpenImages:
+  then each size is read from the image's header, or for mask data scored without the images
+  from the first mask's header, when first needed and cached; never all files up front)
 - ``localization.txt``: box lines ``path,x0,y0,x1,y1`` (inclusive pixels, one line per box)
   and/or mask lines ``path,mask_png,ignore_png`` (one per instance; only an image's first mask
   line names the ignore mask, later lines leave the third field empty). Mask paths are
@@ -20,8 +22,6 @@ import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-
-from PIL import Image
 
 from wsol.data.records import Box, ImageRecord, SplitMetadata
 
@@ -94,34 +94,20 @@ def _check_complete(ids_path: Path, ids: dict[str, int], values: dict, other: st
             raise _fail(ids_path, line, f"image {image_id!r} has no line in {other}")
 
 
-def _read_sizes(
-    metadata_dir: Path, ids: dict[str, int], data_root: Path, check_files: bool
-) -> dict[str, tuple[int, int]]:
+def _read_sizes(metadata_dir: Path, ids: dict[str, int]) -> dict[str, tuple[int, int]]:
+    """Sizes from image_sizes.txt; {} when it is absent or empty (wsolevaluation ships OpenImages
+    so): the records then read each size from a file header when it is first needed."""
     path = metadata_dir / "image_sizes.txt"
     if not path.is_file():
-        if not check_files:
-            raise FileNotFoundError(
-                f"{path}: metadata file not found (without it, sizes are read from the image "
-                "files, which needs check_files=True)"
-            )
-        return {image_id: _header_size(data_root / image_id) for image_id in ids}
+        return {}
     sizes = {}
     for image_id, ((width, line), (height, _)) in _read_keyed(path, ids, 3, "path,w,h").items():
         if width <= 0 or height <= 0:
             raise _fail(path, line, f"image size must be positive, got {width}x{height}")
         sizes[image_id] = (width, height)
-    _check_complete(metadata_dir / "image_ids.txt", ids, sizes, "image_sizes.txt")
+    if sizes:
+        _check_complete(metadata_dir / "image_ids.txt", ids, sizes, "image_sizes.txt")
     return sizes
-
-
-def _header_size(image_path: Path) -> tuple[int, int]:
-    if not image_path.is_file():
-        raise FileNotFoundError(f"{image_path}: image file not found")
-    try:
-        with Image.open(image_path) as image:
-            return image.size
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ValueError(f"{image_path}: unreadable image ({error})") from error
 
 
 class _Localization:
@@ -151,21 +137,23 @@ def _read_localization(
             raise _fail(path, line, f"image {image_id!r} is not in image_ids.txt")
         loc.first_line.setdefault(image_id, line)
         if len(fields) == 5:
-            loc.boxes.setdefault(image_id, []).append(_box(path, line, fields, sizes[image_id]))
+            loc.boxes.setdefault(image_id, []).append(_box(path, line, fields, sizes.get(image_id)))
         else:
             _mask_line(path, line, fields, loc)
     return loc
 
 
-def _box(path: Path, line: int, fields: list[str], size: tuple[int, int]) -> Box:
+def _box(path: Path, line: int, fields: list[str], size: tuple[int, int] | None) -> Box:
+    """A box line's box; checked against the image size when the metadata gives it (else the
+    dataset checks it against the decoded image)."""
     names = ("x0", "y0", "x1", "y1")
     x0, y0, x1, y1 = (_int(path, line, t, n) for t, n in zip(fields[1:], names, strict=True))
-    width, height = size
     if min(x0, y0, x1, y1) < 0:
         raise _fail(path, line, f"negative box coordinate in {(x0, y0, x1, y1)}")
     if x0 > x1 or y0 > y1:
         raise _fail(path, line, f"box {(x0, y0, x1, y1)} has x0 > x1 or y0 > y1")
-    if x1 > width - 1 or y1 > height - 1:
+    if size is not None and (x1 > size[0] - 1 or y1 > size[1] - 1):
+        width, height = size
         raise _fail(
             path,
             line,
@@ -212,7 +200,8 @@ def read_split(
         mask_root: folder the mask paths are relative to (default: ``data_root``).
         num_classes: when given, labels must lie in [0, num_classes).
         require_localization: every image needs at least one box or mask line (evaluation
-            splits); when False, ``localization.txt`` may be missing (training splits).
+            splits); when False, ``localization.txt`` may be missing or empty (training
+            splits).
         check_files: check that every image and mask file exists (errors name the file).
         name: split name (default: the folder's name).
 
@@ -238,7 +227,7 @@ def read_split(
                 raise FileNotFoundError(
                     f"{data_root / image_id}: image file not found ({ids_path}:{line})"
                 )
-    sizes = _read_sizes(metadata_dir, ids, data_root, check_files)
+    sizes = _read_sizes(metadata_dir, ids)
 
     loc_path = metadata_dir / "localization.txt"
     if require_localization and not loc_path.is_file():
@@ -256,7 +245,7 @@ def read_split(
             for mask_path, line in masks + ([ignore_path] if ignore_path else []):
                 if not mask_path.is_file():
                     raise FileNotFoundError(f"{mask_path}: mask file not found ({loc_path}:{line})")
-        width, height = sizes[image_id]
+        width, height = sizes.get(image_id, (None, None))
         records.append(
             ImageRecord(
                 image_id=image_id,
@@ -305,7 +294,7 @@ def write_split(
             raise ValueError(f"image id {record.image_id!r} is not its path under {data_root}")
         files["image_ids.txt"].append(image_id)
         files["class_labels.txt"].append(f"{image_id},{record.label}")
-        files["image_sizes.txt"].append(f"{image_id},{record.width},{record.height}")
+        files["image_sizes.txt"].append(f"{image_id},{record.size[0]},{record.size[1]}")
         for box in record.boxes:
             files["localization.txt"].append(",".join([image_id, *map(str, box)]))
         for index, mask in enumerate(record.mask_paths):
