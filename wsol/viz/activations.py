@@ -9,7 +9,8 @@ own (the channel's pattern, not its magnitude; the caption gives the maximum).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -18,10 +19,22 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from wsol.cams.hooks import LayerHooks
-from wsol.viz.class_viz import frozen_eval
 from wsol.viz.colormap import apply_colormap, colormap_lut
 from wsol.viz.figures import image_figure
 from wsol.viz.overlay import NEUTRAL_COLOR, add_caption, heatmap_overlay
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode (BatchNorm statistics, no dropout); restore every module's
+    training flag on exit. For the no-grad forward passes of the viz tools."""
+    flags = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in flags:
+            module.training = training
 
 
 @torch.no_grad()
@@ -38,7 +51,7 @@ def layer_activations(
     Returns:
         name → detached output, [B, C, h, w] for convolutional layers.
     """
-    with frozen_eval(model), LayerHooks(model, layers) as hooks:
+    with evaluating(model), LayerHooks(model, layers) as hooks:
         model(images)
         return dict(hooks.outputs)
 

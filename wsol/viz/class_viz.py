@@ -7,15 +7,16 @@ more regularization the result is high-frequency noise; as in Yosinski et al. ("
 Neural Networks Through Deep Visualization", ICML workshop 2015) every step scores a randomly
 shifted copy of the image (jitter) and the image is Gaussian-blurred every few steps.
 
-The model's parameters are not trained: gradients are enabled locally (also inside
-``torch.no_grad()`` or ``torch.inference_mode()``), the model runs in eval mode, and its
-training flag, ``requires_grad`` flags and parameter ``.grad`` are as before afterwards.
+The model's parameters are not trained: under the extractors' guard
+(:func:`wsol.cams.extractors.explaining`) gradients are enabled locally (also inside
+``torch.no_grad()`` or ``torch.inference_mode()``) and the model runs in eval mode; gradients
+are taken with ``torch.autograd.grad`` with respect to the image only, so the training flags,
+``requires_grad`` flags and parameter ``.grad`` are as before afterwards.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -23,40 +24,11 @@ from torch import Tensor, nn
 from torchvision.transforms.functional import gaussian_blur
 from torchvision.utils import make_grid
 
+from wsol.cams.extractors import explaining, logits_of
 from wsol.viz.overlay import NEUTRAL_COLOR, add_caption, denormalize
 from wsol.viz.panel import class_name, enlarge
 
 INITS = ("blank", "random")
-
-
-def logits_of(output) -> Tensor:
-    """The logits [B, K] of a forward pass: a tensor, or an object with ``.logits``."""
-    if isinstance(output, Tensor):
-        return output
-    logits = getattr(output, "logits", None)
-    if not isinstance(logits, Tensor):
-        raise TypeError(
-            f"the model returned {type(output).__name__}; expected logits or an object with "
-            "a .logits tensor"
-        )
-    return logits
-
-
-@contextmanager
-def frozen_eval(model: nn.Module):
-    """Run ``model`` in eval mode with no parameter requiring grad; restore both on exit."""
-    was_training = {module: module.training for module in model.modules()}
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    model.eval()
-    for parameter, _ in flags:
-        parameter.requires_grad_(False)
-    try:
-        yield model
-    finally:
-        for parameter, flag in flags:
-            parameter.requires_grad_(flag)
-        for module, mode in was_training.items():
-            module.training = mode
 
 
 @dataclass
@@ -134,7 +106,7 @@ def class_model_visualization(
     height, width = (int(s) for s in image_size)
     scores = []
     # Tensors made under an enclosing inference_mode could never require grad: make them here.
-    with torch.inference_mode(False), torch.enable_grad(), frozen_eval(model):
+    with explaining(model):
         if init == "random":
             start = torch.randn(3, height, width, generator=generator) * init_std
         else:
@@ -152,8 +124,8 @@ def class_model_visualization(
             dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
             shifted = torch.roll(image, shifts=(dy, dx), dims=(1, 2))
             objective = _score(model, shifted, class_id, logits_fn) - l2 * image.pow(2).sum()
-            optimizer.zero_grad()
-            (-objective).backward()
+            (gradient,) = torch.autograd.grad(objective, image)
+            image.grad = -gradient  # Adam minimizes
             optimizer.step()
             with torch.no_grad():
                 if blur_every and (step + 1) % blur_every == 0:

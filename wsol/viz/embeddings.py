@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from wsol.cams.hooks import LayerHooks
-from wsol.viz.class_viz import frozen_eval
+from wsol.viz.activations import evaluating
 from wsol.viz.overlay import CORRECT_COLOR, NEUTRAL_COLOR, WRONG_COLOR, add_caption, denormalize
 from wsol.viz.panel import class_name, enlarge
 from wsol.viz.patches import batch_images
@@ -67,7 +67,7 @@ def extract_embeddings(
         raise ValueError("keep_images needs the input normalization's mean and std")
     device = torch.device(device) if device is not None else next(model.parameters()).device
     vectors, labels, thumbs = [], [], []
-    with frozen_eval(model), LayerHooks(model, layer) as hooks:
+    with evaluating(model), LayerHooks(model, layer) as hooks:
         for number, batch in enumerate(batches):
             if max_batches is not None and number >= max_batches:
                 break

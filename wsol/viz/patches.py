@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from wsol.cams.hooks import LayerHooks
-from wsol.viz.class_viz import frozen_eval
+from wsol.viz.activations import evaluating
 from wsol.viz.overlay import NEUTRAL_COLOR, add_caption, denormalize
 from wsol.viz.panel import enlarge
 from wsol.viz.receptive_field import Window, receptive_field
@@ -110,7 +110,7 @@ def max_activating_patches(
     device = torch.device(device) if device is not None else next(model.parameters()).device
     state = None
     seen = 0
-    with frozen_eval(model), LayerHooks(model, layer) as hooks:
+    with evaluating(model), LayerHooks(model, layer) as hooks:
         for number, batch in enumerate(batches):
             if max_batches is not None and number >= max_batches:
                 break
