@@ -101,13 +101,17 @@ def main() -> None:
     parser.add_argument("acol_run", type=Path, help="run directory of an ACoL wsol-train run")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     parser.add_argument("--split", default="test", help="split the images come from")
-    parser.add_argument("--images", type=int, default=5, help="rows of the map comparison")
+    parser.add_argument("--images", type=int, default=4, help="rows of the map comparison")
     parser.add_argument("--posthoc", nargs="*", default=["GradCAMPlusPlus", "ScoreCAM"])
     parser.add_argument("--steps", type=int, default=200, help="class visualization steps")
     parser.add_argument("--patches", type=int, default=8, help="patches per channel")
     parser.add_argument("--tsne-images", type=int, default=800)
+    parser.add_argument("--queries", type=int, default=3, help="rows of the retrieval grid")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = parser.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     cam, config = load(args.cam_run)
     acol, _ = load(args.acol_run)
@@ -153,8 +157,8 @@ def main() -> None:
     )
     points = tsne(embeddings.vectors, perplexity=30, seed=0)
     step("tsne", tsne_figure(points, embeddings.labels, names, "t-SNE of CAM features (test)"))
-    queries = list(range(4))
-    neighbours, similarity = nearest_neighbors(embeddings.vectors, queries, k=6)
+    queries = list(range(args.queries))
+    neighbours, similarity = nearest_neighbors(embeddings.vectors, queries, k=5)
     grid = retrieval_grid(
         embeddings.images, embeddings.labels, queries, neighbours, similarity, names, scale=1
     )

@@ -2,7 +2,8 @@
 
 Execution uses the synthetic data shrunk by ``WSOL_NOTEBOOK_SMALL=1`` (every notebook reads
 it) and one scratch folder (``WSOL_NOTEBOOK_WORKDIR``) for the whole session, so the
-synthetic set of a given size is generated once.
+synthetic set of a given size is generated once and notebooks 02-05 reuse the CAM run of 01
+(run alone, each notebook trains what it needs).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def test_notebook_executes(path, notebook_workdir, monkeypatch):
 
     monkeypatch.setenv("WSOL_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("WSOL_NOTEBOOK_WORKDIR", str(notebook_workdir))
+    # One intra-op thread per kernel: the notebooks' networks are tiny, and two threads on two
+    # busy CI cores spin against each other (8-20x slower steps measured on a loaded VM).
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
