@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import compose_config
 from tests.data.original_formats import openimages_tree
 from tests.helpers.cli import run_cli
-from tests.helpers.reference_protocol import pxap as reference_pxap
 from wsol.data.formats.openimages import prepare_openimages
+from wsol.metrics.reference import pxap as reference_pxap
 
 FRAME = 224
 
