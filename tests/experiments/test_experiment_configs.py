@@ -5,7 +5,7 @@ and has the parameter groups, initialization and per-epoch learning rates of the
 The expected values below are written from the sources, not from the configs: the benchmark
 (clovaai/wsolevaluation) config.py defaults, main.py (parameter-group patterns, its decay loop),
 wsol/{vgg,resnet,inception}.py (inits, the kept ImageNet fc), its README example commands, and
-the published table of METHODS.md.
+the published table of docs/methods.md.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ ARCHS = ("vgg16", "resnet50", "inception_v3")
 METHODS = ("cam", "acol")
 CONFIGS = [(d, a, m) for d in DATASETS for a in ARCHS for m in METHODS]
 
-# Published test numbers (METHODS.md; MaxBoxAccV2, PxAP for OpenImages).
+# Published test numbers (docs/methods.md; MaxBoxAccV2, PxAP for OpenImages).
 PUBLISHED = {
     "cam": {
         "imagenet": (60.0, 63.4, 63.7),

@@ -1,6 +1,6 @@
 """InceptionV3 in its WSOL form: feature shapes at 224 (CAM, ACoL, large map; ResNet50 and VGG16
-alike, METHODS.md table), torchvision weights from a local file with the dropped layers reported,
-and bad files named."""
+alike, docs/methods.md table), torchvision weights from a local file with the dropped layers
+reported, and bad files named."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def small_head(c: int, k: int) -> ClassMapHead:
     return ClassMapHead(c, k, width=64)
 
 
-# backbone name, large map → (channels, side) at 224 px (METHODS.md "Backbones in their WSOL form").
+# backbone name, large map → (channels, side) at 224 px (docs/methods.md#backbones).
 SHAPES = {
     ("inception_v3", False): (768, 14),
     ("inception_v3", True): (768, 28),

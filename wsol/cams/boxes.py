@@ -2,7 +2,7 @@
 
 Boxes come from :func:`wsol.metrics.functional.boxes_at_threshold`, the metrics' own rules, so
 a box drawn in TensorBoard or written by ``wsol-predict`` is exactly a box the metrics count
-(quantization, strict threshold, contours, the +1 right/bottom quirk; PROTOCOL.md section 3).
+(quantization, strict threshold, contours, the +1 right/bottom quirk; docs/protocol.md#boxes).
 
 Back to the original image (:func:`boxes_to_original`): the evaluation frame is the original
 image resized to S_h x S_w without keeping the aspect (pixel edges map onto pixel edges), so

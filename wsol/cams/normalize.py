@@ -1,4 +1,4 @@
-"""From low-resolution CAMs to the protocol's score maps (PROTOCOL.md section 1).
+"""From low-resolution CAMs to the protocol's score maps (docs/protocol.md#score-maps).
 
 Bicubic upsampling to the evaluation frame in float64 (``F.interpolate`` with
 ``align_corners=False``; bilinear would change the results), then per-image min-max

@@ -1,7 +1,7 @@
 """The one CAM pipeline: class maps → chosen class → upsample → normalize → score maps.
 
 Validation, test, prediction, external scoring and the analyses all turn maps into the
-protocol's score maps (PROTOCOL.md section 1) through `scoremaps`; nothing else upsamples or
+protocol's score maps (docs/protocol.md#score-maps) through `scoremaps`; nothing else upsamples or
 normalizes a map. The two protocol steps themselves (bicubic upsampling in float64, per-image
 min-max with one rule for NaN, infinite and constant maps) live in `wsol.cams.normalize`.
 """

@@ -1,6 +1,6 @@
 """ACoL (Zhang et al., CVPR 2018): two class-map branches, B trained on features A's map erased.
 
-Semantics (METHODS.md, "ACoL"):
+Semantics (docs/methods.md#acol):
 
 - Branch A (:class:`ClassMapHead`) runs on the backbone features. Its class map at the erase
   label, **detached** and min-max normalized over space per image, is the attention.

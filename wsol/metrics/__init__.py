@@ -1,4 +1,4 @@
-"""WSOL evaluation metrics, exact to the reference protocol (see PROTOCOL.md).
+"""WSOL evaluation metrics, exact to the reference protocol (see docs/protocol.md).
 
 `MaxBoxAcc` (V1 / V2 by arguments), `PxAP` and `LocalizationAccuracy` are torchmetrics
 metrics with fixed-size "sum" states; `WSOLMetrics` holds all of them for one split and

@@ -1,4 +1,4 @@
-"""Pure numpy core of the WSOL protocol metrics (PROTOCOL.md sections 2-5).
+"""Pure numpy core of the WSOL protocol metrics (docs/protocol.md sections 2-5).
 
 Per-batch functions turn checked inputs into fixed-size integer counts (what the
 torchmetrics states accumulate and DDP sums); summary functions turn summed counts into

@@ -76,7 +76,7 @@ class ClassMapHead(MapHead):
         num_classes: K.
         width: channels of the two 3x3 convs.
         dropout: dropout probability before each conv (0 disables it; the Inception CAM head
-            of METHODS.md uses 0.5).
+            of docs/methods.md uses 0.5).
         init: ``"xavier"`` or ``"he"``.
     """
 

@@ -1,6 +1,6 @@
 """Which parameters are "new" (trained at ``lr * head_lr_mult``): rules and optimizer groups.
 
-Two rules exist per backbone (see METHODS.md, "Optimization"):
+Two rules exist per backbone (see docs/methods.md#optimization):
 
 - ``"clean"``: new = every layer that pretrained weights do not cover (VGG's conv6, the heads).
 - ``"we"``: the name patterns of the wsolevaluation re-implementation, applied to the names its

@@ -23,7 +23,7 @@ PROBES = ("decoy_part", "random_body")
 
 @dataclass(frozen=True)
 class SyntheticConfig:
-    """What the generator draws (defaults: the benchmark measured in SYNTHETIC.md).
+    """What the generator draws (defaults: the benchmark measured for docs/synthetic.md).
 
     Attributes:
         seed: base seed; image i of split s is drawn from (seed, s, i) alone.
