@@ -384,9 +384,9 @@ CASES = [
     Case(
         "eval-nothing",
         "eval",
-        "`wsol-eval` without `ckpt_path` or `cams_dir`",
+        "`wsol-eval` without `ckpt_path`, `method` or `cams_dir`",
         1,
-        "wsol-eval needs ckpt_path=<checkpoint> or cams_dir=<dir>",
+        "wsol-eval needs ckpt_path=<checkpoint>, method=<method> data=<data> or cams_dir=<dir>",
     ),
     Case(
         "cams-no-metadata",
