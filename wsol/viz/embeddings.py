@@ -19,11 +19,9 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
-from wsol.cams.hooks import LayerHooks
-from wsol.viz.activations import evaluating
 from wsol.viz.overlay import CORRECT_COLOR, NEUTRAL_COLOR, WRONG_COLOR, add_caption, denormalize
 from wsol.viz.panel import class_name, enlarge
-from wsol.viz.patches import batch_images
+from wsol.viz.patches import layer_outputs
 
 
 @dataclass
@@ -65,24 +63,17 @@ def extract_embeddings(
     """
     if keep_images and (mean is None or std is None):
         raise ValueError("keep_images needs the input normalization's mean and std")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     vectors, labels, thumbs = [], [], []
-    with evaluating(model), LayerHooks(model, layer) as hooks:
-        for number, batch in enumerate(batches):
-            if max_batches is not None and number >= max_batches:
-                break
-            images, batch_labels = batch_images(batch)
-            hooks.reset()
-            model(images.to(device))
-            output = hooks.outputs[layer].float()
-            if output.ndim == 4:
-                output = output.mean(dim=(2, 3))
-            vectors.append(output.flatten(1).cpu())
-            if batch_labels is None:
-                batch_labels = torch.full((len(images),), -1)
-            labels.append(torch.as_tensor(batch_labels, dtype=torch.long).cpu())
-            if keep_images:
-                thumbs.append(denormalize(images, mean, std))
+    for images, batch_labels, output in layer_outputs(model, layer, batches, device, max_batches):
+        output = output.float()
+        if output.ndim == 4:
+            output = output.mean(dim=(2, 3))
+        vectors.append(output.flatten(1).cpu())
+        if batch_labels is None:
+            batch_labels = torch.full((len(images),), -1)
+        labels.append(torch.as_tensor(batch_labels, dtype=torch.long).cpu())
+        if keep_images:
+            thumbs.append(denormalize(images, mean, std))
     if not vectors:
         raise ValueError("extract_embeddings: no batches")
     return Embeddings(

@@ -11,7 +11,7 @@ the network's zero padding feeds in (the mean colour for normalized inputs).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -64,6 +64,31 @@ def batch_images(batch) -> tuple[Tensor, Tensor | None]:
     raise TypeError(f"cannot find images in a batch of type {type(batch).__name__}")
 
 
+def layer_outputs(
+    model: nn.Module,
+    layer: str,
+    batches: Iterable,
+    device: torch.device | str | None = None,
+    max_batches: int | None = None,
+) -> Iterator[tuple[Tensor, Tensor | None, Tensor]]:
+    """``(images, labels, output of layer)`` per batch, the model in eval mode and hooked
+    through :class:`LayerHooks` (mode restored and hooks removed when the loop ends).
+
+    Args:
+        device: where to run the model (default: the device of its first parameter).
+        max_batches: stop after this many batches.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    with evaluating(model), LayerHooks(model, layer) as hooks:
+        for number, batch in enumerate(batches):
+            if max_batches is not None and number >= max_batches:
+                break
+            images, labels = batch_images(batch)
+            hooks.reset()
+            model(images.to(device))
+            yield images, labels, hooks.outputs[layer]
+
+
 def crop_window(image: Tensor, box: Sequence[int]) -> Tensor:
     """The inclusive box ``(x0, y0, x1, y1)`` of a [C, H, W] image; zeros outside the image."""
     x0, y0, x1, y1 = (int(v) for v in box)
@@ -107,28 +132,20 @@ def max_activating_patches(
         raise ValueError(f"k must be >= 1, got {k}")
     window = receptive_field(model, layer)
     height, width = window.size
-    device = torch.device(device) if device is not None else next(model.parameters()).device
     state = None
     seen = 0
-    with evaluating(model), LayerHooks(model, layer) as hooks:
-        for number, batch in enumerate(batches):
-            if max_batches is not None and number >= max_batches:
-                break
-            images, labels = batch_images(batch)
-            hooks.reset()
-            model(images.to(device))
-            output = hooks.outputs[layer]
-            if output.ndim != 4:
-                raise ValueError(f"{layer!r} output is {tuple(output.shape)}, not [B, C, h, w]")
-            if state is None:
-                chosen = (
-                    torch.arange(output.shape[1])
-                    if channels is None
-                    else torch.as_tensor(list(channels), dtype=torch.long)
-                )
-                state = _empty(chosen, k, height, width, images.dtype)
-            state = _merge(state, output, images.cpu(), labels, seen, window, k)
-            seen += len(images)
+    for images, labels, output in layer_outputs(model, layer, batches, device, max_batches):
+        if output.ndim != 4:
+            raise ValueError(f"{layer!r} output is {tuple(output.shape)}, not [B, C, h, w]")
+        if state is None:
+            chosen = (
+                torch.arange(output.shape[1])
+                if channels is None
+                else torch.as_tensor(list(channels), dtype=torch.long)
+            )
+            state = _empty(chosen, k, height, width, images.dtype)
+        state = _merge(state, output, images.cpu(), labels, seen, window, k)
+        seen += len(images)
     if state is None:
         raise ValueError("max_activating_patches: no batches")
     return ActivatingPatches(layer=layer, window=window, **state)
