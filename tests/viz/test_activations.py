@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers.modules import ConvTwice
 from wsol.methods.cam import CAMMethod
 from wsol.models.tiny import tiny
 from wsol.viz.activations import activation_grid, channel_maps, layer_activations, top_channels
@@ -41,15 +42,7 @@ def test_hooks_removed_after_an_error():
         layer_activations(model, torch.randn(1, 4, 32, 32), ["backbone.stages.0"])
     assert _hook_count(model) == 0
 
-    class Twice(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 3, 3, padding=1)
-
-        def forward(self, x):
-            return self.conv(self.conv(x))
-
-    twice = Twice()
+    twice = ConvTwice()
     with pytest.raises(RuntimeError, match="ran 2 times"):
         layer_activations(twice, torch.randn(1, 3, 8, 8), "conv")
     assert _hook_count(twice) == 0

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from tests.helpers.modules import ConvTwice
 from wsol.methods.acol import ACoLMethod
 from wsol.methods.cam import CAMMethod
 from wsol.models.tiny import tiny
@@ -93,13 +94,5 @@ def test_errors_name_the_layer():
     with pytest.raises(ValueError, match="einsum"):
         receptive_field(model, "head")
 
-    class Twice(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 3, 3, padding=1)
-
-        def forward(self, x):
-            return self.conv(self.conv(x))
-
     with pytest.raises(ValueError, match="runs 2 times"):
-        receptive_field(Twice(), "conv")
+        receptive_field(ConvTwice(), "conv")
