@@ -7,8 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.cams.extractors import class_scores, logits_of
-from wsol.cams.gradient import LayerExtractor, safe_ratio
+from wsol.cams.gradient import LayerExtractor
 from wsol.cams.hooks import LayerHooks, resolve_modules
+from wsol.cams.normalize import minmax_normalize
 
 SCORE_WEIGHTINGS = ("channel_softmax", "class_probability")
 
@@ -124,8 +125,7 @@ class ScoreCAM(_ActivationExtractor):
                     mode="bilinear",
                     align_corners=False,
                 )
-                low = masks.amin(dim=(2, 3), keepdim=True)
-                masks = safe_ratio(masks - low, masks.amax(dim=(2, 3), keepdim=True) - low)
+                masks = minmax_normalize(masks)[0]
                 # NHWC: about 1.35x faster CPU convolutions than NCHW (resnet50, 112 px).
                 masked = (images[index] * masks).contiguous(memory_format=torch.channels_last)
                 scores[chunk] = self._score(masked, class_ids[index])
