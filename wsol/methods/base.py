@@ -34,11 +34,14 @@ class WSOLMethod(nn.Module, ABC):
             code gave it (the ``"we"`` learning-rate rule matches its patterns on these).
         extra_maps: ``MethodOutput.aux`` key of a [B, K, h, w] map → caption; the heatmap
             panel shows each (GT class) next to the scored map.
+        needs_gradients: its maps take gradients (post-hoc explainers), so evaluation runs
+            without Lightning's ``torch.inference_mode()``.
     """
 
     num_classes: int
     backbone: nn.Module
     lr_rule: str = "clean"
+    needs_gradients: ClassVar[bool] = False
     head_we_names: ClassVar[Mapping[str, str]] = {}
     extra_maps: ClassVar[Mapping[str, str]] = {}
 

@@ -78,7 +78,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     else:
         log.info("Evaluation protocol of the checkpoint: %s", module.protocol)
     write_protocol({**module.protocol, "overridden": overridden}, cfg.paths.output_dir)
-    if getattr(module.method, "needs_gradients", False):
+    if module.method.needs_gradients:
         # The method takes gradients while evaluating (post-hoc explainers): Lightning's
         # default torch.inference_mode() would forbid them; the method enables grad locally.
         with open_dict(cfg):
