@@ -14,14 +14,12 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
-
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.data.records import Box
 from wsol.data.synthetic import read_parts
 from wsol.methods.outputs import MethodOutput
 from wsol.utils.checkpoint import module_from_checkpoint
+from wsol.utils.safe_instantiate import instantiate_stored
 
 CACHE_FILE = "analyses.json"
 #: Keys of evaluate_part_whole's result kept in the summary.
@@ -89,7 +87,7 @@ def analyse_run(directory: str | Path, split: str = "test", refresh: bool = Fals
     if not refresh and cache.is_file() and cache.stat().st_mtime >= checkpoint.stat().st_mtime:
         return json.loads(cache.read_text())
     module, stored = module_from_checkpoint(checkpoint)
-    datamodule = instantiate(OmegaConf.create(stored["data"]))
+    datamodule = instantiate_stored(stored["data"], str(checkpoint), "data")
     datamodule.prepare_data()
     parts = _parts(datamodule, split)
     results = {"map": evaluate_part_whole(module, datamodule, split, parts)}

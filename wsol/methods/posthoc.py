@@ -12,7 +12,6 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 import torchvision
@@ -21,6 +20,7 @@ from torch import Tensor, nn
 from wsol.cams.extractors import Extractor, logits_of
 from wsol.methods.base import WSOLMethod
 from wsol.methods.outputs import MethodOutput
+from wsol.models.weights import read_state_dict
 
 log = logging.getLogger("wsol")
 
@@ -131,13 +131,13 @@ def load_classifier(
     kwargs = {} if weights or num_classes is None else {"num_classes": int(num_classes)}
     model = torchvision.models.get_model(torchvision_name, weights=weights, **kwargs)
     if weights_path:
-        path = Path(weights_path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
+        state = read_state_dict(weights_path)
         try:
             model.load_state_dict(state)
         except RuntimeError as error:
-            raise ValueError(f"{path}: not a state dict of {torchvision_name} ({error})") from error
+            raise ValueError(
+                f"{weights_path}: not a state dict of {torchvision_name} ({error})"
+            ) from error
     model.num_classes = _output_classes(model)
     log.info("Explaining torchvision %s (%d classes)", torchvision_name, model.num_classes)
     return model.eval()

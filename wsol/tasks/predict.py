@@ -23,7 +23,6 @@ import math
 import warnings
 from collections.abc import Iterator
 
-from hydra.utils import instantiate
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
@@ -34,6 +33,7 @@ from wsol.data.datamodule import WSOLDataModule
 from wsol.data.image_files import ImageFiles, collate_image_files, list_images
 from wsol.data.samplers import distributed_world
 from wsol.data.transforms import eval_transform
+from wsol.tasks.common import build_trainer
 from wsol.utils.checkpoint import module_from_checkpoint
 from wsol.utils.run import apply_extras
 
@@ -81,7 +81,7 @@ def predict(cfg: DictConfig) -> PredictSummary:
         f"Predicting {len(files)} file(s) from {cfg.input}: frame {size}x{size}, CAM threshold "
         f"{threshold:.3f} ({'every' if multi else 'largest'} contour), top-{top_k}"
     )
-    trainer = instantiate(cfg.trainer, callbacks=[writer], logger=False)
+    trainer = build_trainer(cfg, with_callbacks=False, extra_callbacks=[writer])
     with warnings.catch_warnings():
         # ShardedBatches returns every file (tested); Lightning cannot know and says so.
         warnings.filterwarnings("ignore", message="You are using a custom batch sampler")
