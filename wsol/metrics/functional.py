@@ -79,9 +79,7 @@ class BoxPlan:
     per_image: tuple[bool, float] | None = None
 
     @classmethod
-    def request(
-        cls, multi_contour: bool, iou_thresholds, per_image: bool = False
-    ) -> BoxPlan:
+    def request(cls, multi_contour: bool, iou_thresholds, per_image: bool = False) -> BoxPlan:
         """The plan of one metric: its IoU thresholds in its contour mode (per image: the
         first threshold's rows)."""
         ious = tuple(float(d) for d in iou_thresholds)
