@@ -179,26 +179,26 @@ def box_counts(
     n, t = len(maps), len(thresholds)
     multi = np.zeros((len(plan.multi), t), np.int64)
     single = np.zeros((len(plan.single), t), np.int64)
-    loc_which = None
+    which = None  # the per-image rows: k >= 0 multi[k], k < 0 single[-1 - k]
     if plan.per_image is not None:
         mode, iou = plan.per_image
         k = plan.ious(mode).index(iou)
-        loc_which = k if mode else -1 - k
-    per_image = np.zeros((n, t if loc_which is not None else 0), np.int64)
+        which = k if mode else -1 - k
+    per_image = np.zeros((n, t if which is not None else 0), np.int64)
     _sweep.box_flags_batch(
         maps,
         scale,
         np.ascontiguousarray(gt_flat, np.int64),
         np.ascontiguousarray(gt_offsets, np.int64),
-        np.ascontiguousarray(thresholds, np.float64),
-        plan.fractions(True),
-        plan.fractions(False),
-        loc_which,
-        multi,
-        single,
-        per_image,
+        _sweep.Plan(
+            np.ascontiguousarray(thresholds, np.float64),
+            plan.fractions(True),
+            plan.fractions(False),
+            0 if which is None else which,
+        ),
+        _sweep.Tally(multi, single, per_image),
     )
-    rows = per_image.astype(bool) if loc_which is not None else None
+    rows = per_image.astype(bool) if which is not None else None
     return BoxCounts(plan, multi, single, rows, n)
 
 
