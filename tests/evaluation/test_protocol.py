@@ -90,3 +90,12 @@ def test_set_protocol_replaces_settings_only():
     assert module.protocol.cam_curve_interval == 0.001
     with pytest.raises(ValueError, match="not an evaluation protocol setting"):
         module.set_protocol(loc_threshold=0.5)
+
+
+def test_the_eval_config_group_defaults_are_the_protocols():
+    from omegaconf import OmegaConf
+
+    from tests.conftest import CONFIG_DIR
+
+    default = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "eval" / "default.yaml"))
+    assert Protocol.from_dict(default, where="eval") == Protocol()
