@@ -121,6 +121,6 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
         metrics.update(logged_and_exact(results, "test", module.last_test_results))
     metrics = to_float_dict(metrics)
     write_metrics(metrics, cfg.paths.output_dir)
-    write_protocol(module.protocol, cfg.paths.output_dir)
+    write_protocol(module.protocol.to_dict(), cfg.paths.output_dir)
     log_hparams(trainer.loggers, cfg, metrics)
     return metrics
