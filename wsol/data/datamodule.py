@@ -27,7 +27,7 @@ from wsol.data.dataset import WSOLDataset
 from wsol.data.formats.wsoleval import read_split
 from wsol.data.records import SplitMetadata
 from wsol.data.samplers import eval_sampler, train_sampler
-from wsol.data.subsets import few_shot_subset, proxy_subset
+from wsol.data.subsets import few_shot_subset, proxy_subset, split_summary
 from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
 log = logging.getLogger("wsol")
@@ -213,6 +213,14 @@ class WSOLDataModule(LightningDataModule):
         }.get(stage, (self.train_split, self.val_split, self.test_split))
         for name in wanted:
             self.split(name)
+
+    def split_counts(self) -> dict[str, float]:
+        """Classes and images of the train and val splits as read (few-shot / proxy subsets
+        included): ``data/train_classes``, ``data/train_images``, ``data/val_...``."""
+        counts: dict[str, float] = {}
+        for key, name in (("train", self.train_split), ("val", self.val_split)):
+            counts.update(split_summary(self.split(name), key))
+        return counts
 
     def has_masks(self, split: str) -> bool:
         """Whether ``split`` has mask annotations (then PxAP is computed on it)."""
