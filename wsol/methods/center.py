@@ -46,9 +46,12 @@ class CenterBaseline(WSOLMethod):
     Args:
         num_classes: K (the logits and maps have K channels, all alike).
         sigma: standard deviation of the Gaussian, in frame sides (does not change the scores).
+        lr_rule: unused (nothing is trained); accepted so that the benchmark's experiment files,
+            which set it for every method, compose with ``method=center``.
+        head: unused, likewise.
     """
 
-    def __init__(self, num_classes: int, sigma: float = 0.25):
+    def __init__(self, num_classes: int, sigma: float = 0.25, lr_rule: str = "we", head=None):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")

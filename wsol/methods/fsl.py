@@ -7,7 +7,9 @@ backbone with a foreground head, trained with a per-pixel binary cross-entropy a
 split's boxes (filled) or masks, then scored on test under the same protocol. In their table it
 beats every WSOL method.
 
-Here: ``FewShotBaseline`` = backbone → Conv1x1(C → 1) foreground logit map. Training reads the
+Here: ``FewShotBaseline`` = backbone → Conv1x1(C → 1) foreground logit map (or the
+backbone's CAM head with one output channel, e.g. the benchmark's InceptionV3 conv head, when
+the experiment file gives one: ``experiment=<data>_<arch>_cam method=fsl``). Training reads the
 GT boxes / masks moved with the training augmentation (``loss_targets``); ``method=fsl``
 (configs/method/fsl.yaml) trains on the validation split (``data.train_split`` = the val
 split, its few-shot subset when ``data.num_val_sample_per_class`` > 0). The validation numbers
@@ -20,7 +22,7 @@ has no classifier; its logits are zeros (accuracy and top-1 loc are not defined 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -61,22 +63,40 @@ class FewShotBaseline(WSOLMethod):
         backbone: feature extractor (``out_channels``, learning-rate rules).
         num_classes: K of the (class-agnostic) maps and of the zero logits.
         lr_rule: ``"clean"`` or ``"we"``; the head counts as the benchmark's ``fc`` (new).
+        head: optional head factory called as ``head(backbone.out_channels, 1)`` whose forward
+            with ``return_maps=True`` gives ``(maps [B, 1, h, w], logits)``; None: Conv1x1.
     """
 
     head_we_names = {"head": "fc"}
     loss_targets = ("boxes", "masks", "gt_masks")
     extra_maps = {}
 
-    def __init__(self, backbone: Backbone, num_classes: int, lr_rule: str = "we"):
+    def __init__(
+        self,
+        backbone: Backbone,
+        num_classes: int,
+        lr_rule: str = "we",
+        head: Callable[[int, int], nn.Module] | None = None,
+    ):
         super().__init__()
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
         self.backbone = backbone
         self.num_classes = int(num_classes)
         self.lr_rule = check_lr_rule(lr_rule)
-        self.head = nn.Conv2d(backbone.out_channels, 1, kernel_size=1)
-        nn.init.normal_(self.head.weight, std=0.01)
-        nn.init.zeros_(self.head.bias)
+        if head is None:
+            self.head = nn.Conv2d(backbone.out_channels, 1, kernel_size=1)
+            nn.init.normal_(self.head.weight, std=0.01)
+            nn.init.zeros_(self.head.bias)
+        else:
+            self.head = head(backbone.out_channels, 1)
+
+    def foreground_logits(self, features: Tensor) -> Tensor:
+        """[B, 1, h, w] foreground logit map of the features."""
+        if isinstance(self.head, nn.Conv2d):
+            return self.head(features)
+        maps, _ = self.head(features, return_maps=True)
+        return maps
 
     def forward(self, images: Tensor, labels: Tensor | None = None) -> MethodOutput:
         """Args: images: [B, 3, H, W]; labels: unused.
@@ -85,7 +105,7 @@ class FewShotBaseline(WSOLMethod):
             zero logits [B, K]; class maps [B, K, h, w]: the foreground probability in every
             class channel (an expanded view); ``aux["foreground_logits"]`` [B, 1, h, w].
         """
-        logits_map = self.head(self.backbone(images))
+        logits_map = self.foreground_logits(self.backbone(images))
         batch, _, height, width = logits_map.shape
         maps = torch.sigmoid(logits_map).expand(batch, self.num_classes, height, width)
         logits = logits_map.new_zeros(batch, self.num_classes)
