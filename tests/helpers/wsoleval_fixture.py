@@ -3,9 +3,9 @@
 ``write_wsoleval(root, masks, short_val)`` writes train/val/test splits of small PNGs (boxes,
 or OpenImages-style instance + ignore masks), a train ``image_ids_proxy.txt`` (ImageNet's proxy
 training set) and returns the three roots; ``short_val`` gives the last class only that many
-val images (the benchmark's CUBV2 val has 3 images of class 58). ``torchvision_weights(name, path)`` saves a state dict
-shaped like torchvision's file for a backbone (random values, one tensor marked) without any
-download.
+val images (the benchmark's CUBV2 val has 3 images of class 58).
+``torchvision_weights(name, path)`` saves a state dict shaped like torchvision's file for a
+backbone (random values, one tensor marked) without any download.
 """
 
 from __future__ import annotations
