@@ -162,3 +162,49 @@ def test_a_seed_loss_with_nothing_kept_is_zero_and_attached():
     assert float(loss.detach()) == 0.0 and int(count) == 0
     loss.backward()
     assert torch.equal(logits.grad, torch.zeros_like(logits))
+
+
+# ---------------------------------------------------------------- the method on hand-made outputs
+
+
+def _output(maps, logits_b1, logits_b2, logits_c, labels, frame):
+    """A MethodOutput as SPGMethod.forward builds it, from hand-made maps."""
+    attention, constant = label_attention(maps, labels, frame)
+    aux = {
+        "logits_b1": logits_b1,
+        "logits_b2": logits_b2,
+        "logits_c": logits_c,
+        "attention": attention,
+        "constant_attention": constant,
+        "fused_attention": fused_attention(logits_b1, logits_b2, frame),
+    }
+    return MethodOutput(logits=maps.mean(dim=(2, 3)), class_maps=maps, aux=aux)
+
+
+def test_loss_sums_cross_entropy_and_the_three_seed_losses(spg_tiny):
+    torch.manual_seed(0)
+    maps = torch.randn(2, 3, 4, 4)
+    maps[1] = 1.0  # image 1: constant attention → B2's seeds ignore it
+    branch = [torch.randn(2, 1, 4, 4, requires_grad=True) for _ in range(3)]
+    labels = torch.tensor([2, 0])
+    output = _output(maps, *branch, labels, (16, 16))
+    losses = spg_tiny.loss(output, labels)
+    # The masks by hand, with the benchmark's default thresholds.
+    b2_mask = seed_mask(output.aux["attention"], 0.7, 0.01)
+    b2_mask[1] = IG
+    b2_prob = torch.sigmoid(F.interpolate(branch[1], size=(16, 16), mode="bilinear"))[:, 0]
+    b1_mask = seed_mask(b2_prob, 0.5, 0.05)
+    c_mask = seed_mask(output.aux["fused_attention"], 0.7, 0.1)
+    expected = {
+        "loss_cls": F.cross_entropy(output.logits, labels),
+        "loss_b2": seed_loss(branch[1], b2_mask)[0],
+        "loss_b1": seed_loss(branch[0], b1_mask)[0],
+        "loss_c": seed_loss(branch[2], c_mask)[0],
+    }
+    assert losses.keys() == {"loss", *expected}
+    for name, value in expected.items():
+        torch.testing.assert_close(losses[name], value)
+    torch.testing.assert_close(losses["loss"], sum(expected.values()))
+    scalars = spg_tiny.extra_scalars(output)
+    assert float(scalars["constant_attention"]) == 0.5
+    assert float(scalars["seeds_b2_fg"]) == float(seed_fractions(b2_mask)[0])
