@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+from functools import partial
+from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
+from hydra.utils import instantiate
+from omegaconf import OmegaConf, open_dict
 
+from tests.conftest import compose_config
+from tests.helpers.small_run import SMALL_RUN
+from wsol.methods.outputs import MethodOutput
+from wsol.methods.spg import SPGClassifier, SPGMethod
 from wsol.methods.spg_seeds import (
     SEED_BACKGROUND as BG,
 )
@@ -23,6 +33,7 @@ from wsol.methods.spg_seeds import (
     seed_loss,
     seed_mask,
 )
+from wsol.models import build_backbone
 
 # ---------------------------------------------------------------- seed masks by hand
 
@@ -167,6 +178,14 @@ def test_a_seed_loss_with_nothing_kept_is_zero_and_attached():
 # ---------------------------------------------------------------- the method on hand-made outputs
 
 
+@pytest.fixture
+def spg_tiny() -> SPGMethod:
+    torch.manual_seed(0)
+    backbone = build_backbone("tiny", widths=(4, 6, 8))
+    head = partial(SPGClassifier, num_convs=0)
+    return SPGMethod(backbone, 3, b1_at="stage2", b2_at="stage3", head=head, branch_width=5)
+
+
 def _output(maps, logits_b1, logits_b2, logits_c, labels, frame):
     """A MethodOutput as SPGMethod.forward builds it, from hand-made maps."""
     attention, constant = label_attention(maps, labels, frame)
@@ -208,3 +227,167 @@ def test_loss_sums_cross_entropy_and_the_three_seed_losses(spg_tiny):
     scalars = spg_tiny.extra_scalars(output)
     assert float(scalars["constant_attention"]) == 0.5
     assert float(scalars["seeds_b2_fg"]) == float(seed_fractions(b2_mask)[0])
+
+
+# ---------------------------------------------------------------- the method end to end (tiny)
+
+
+def test_forward_scores_classifier_a_and_guides_with_detached_maps(spg_tiny):
+    images, labels = torch.randn(2, 3, 32, 32), torch.tensor([1, 2])
+    output = spg_tiny(images, labels)
+    maps = output.class_maps
+    assert maps.shape == (2, 3, 4, 4) and output.logits.shape == (2, 3)
+    torch.testing.assert_close(output.logits, maps.mean(dim=(2, 3)))
+    # The scored map is A's class map at the label (raw), as the benchmark's return_cam.
+    torch.testing.assert_close(spg_tiny.cams(output, labels), maps[torch.arange(2), labels])
+    aux = output.aux
+    assert aux["logits_b1"].shape == (2, 1, 8, 8) and aux["logits_b2"].shape == (2, 1, 4, 4)
+    assert aux["logits_c"].shape == (2, 1, 4, 4)
+    assert aux["attention"].shape == (2, 32, 32) and aux["fused_attention"].shape == (2, 32, 32)
+    expected, _ = label_attention(maps, labels, (32, 32))
+    torch.testing.assert_close(aux["attention"], expected)
+    assert aux["map_b1"].shape == (2, 3, 8, 8)  # B1 repeated over K for the heatmap panel
+    # Without labels the attention follows the prediction.
+    unlabeled = spg_tiny(images)
+    predicted = unlabeled.logits.argmax(dim=1)
+    expected, _ = label_attention(unlabeled.class_maps, predicted, (32, 32))
+    torch.testing.assert_close(unlabeled.aux["attention"], expected)
+
+
+def test_each_seed_loss_trains_only_its_branch(spg_tiny):
+    images, labels = torch.randn(2, 3, 32, 32), torch.tensor([0, 1])
+    branch_of = {"loss_b1": "branch_b1", "loss_b2": "branch_b2", "loss_c": "branch_c"}
+    for term, branch in branch_of.items():
+        spg_tiny.zero_grad(set_to_none=True)
+        spg_tiny.loss(spg_tiny(images, labels), labels)[term].backward()
+        grads = {n for n, p in spg_tiny.named_parameters() if p.grad is not None and p.grad.any()}
+        # The seeds are detached: the classifier A (head) learns only from cross-entropy.
+        assert not any(n.startswith("head.classifier") for n in grads), term
+        assert any(n.startswith(branch) for n in grads), term
+    spg_tiny.zero_grad(set_to_none=True)
+    spg_tiny.loss(spg_tiny(images, labels), labels)["loss"].backward()
+    assert all(p.grad is not None for p in spg_tiny.parameters())
+
+
+def test_b1_and_b2_share_their_tail_and_c_has_its_own(spg_tiny):
+    assert spg_tiny.branch_b1.tail is spg_tiny.branch_b2.tail
+    c_layers = [type(m).__name__ for m in spg_tiny.branch_c.modules() if not list(m.children())]
+    assert c_layers == ["Conv2d", "ReLU", "Conv2d"]  # Conv3x3 + ReLU, Conv1x1 → 1
+    assert spg_tiny.branch_c.tail[0].kernel_size == (1, 1)
+
+
+def test_bad_positions_and_thresholds_are_named():
+    backbone = build_backbone("tiny", widths=(4, 6, 8))
+    with pytest.raises(ValueError, match="no point 'layer3'"):
+        SPGMethod(backbone, 3, b1_at="layer3", b2_at="stage3")
+    with pytest.raises(ValueError, match="thresholds"):
+        SPGMethod(backbone, 3, b1_at="stage2", b2_at="stage3", threshold_1h=1.5)
+    with pytest.raises(ValueError, match="we_renamed"):
+        SPGMethod(backbone, 3, b1_at="stage2", b2_at="stage3", we_renamed=["final", "stage2"])
+
+
+# ---------------------------------------------------------------- the benchmark's SPG models
+# Written from reading clovaai/wsolevaluation wsol/vgg.py VggSpg, wsol/resnet.py ResNetSpg and
+# wsol/inception.py InceptionSpg (and main.py's _FEATURE_PARAM_LAYER_PATTERNS): at 224 px, the
+# (channels, side) that the B1 and B2 entry convs (SPG_B_1a, SPG_B_2a), C (SPG_C) and the
+# class-map conv (SPG_A4 / SPG_A_4) read, the branch widths, and, for 7 classes, the parameter
+# count of the whole model and of its two optimizer groups under the benchmark's name rule.
+BENCHMARK_SPG = {
+    "vgg16_spg": {
+        "reads": {"b1": (512, 14), "b2": (512, 14), "c": (512, 14), "a4": (512, 14)},
+        "widths": {"b1": 512, "b2": 512, "c": 512},
+        "params": 28_878_153,
+        "groups": {"pretrained": 1_735_488, "new": 27_142_665},
+    },
+    "resnet50": {
+        "reads": {"b1": (1024, 14), "b2": (1024, 14), "c": (2048, 14), "a4": (2048, 14)},
+        "widths": {"b1": 1024, "b2": 1024, "c": 512},
+        "params": 61_276_233,
+        "groups": {"pretrained": 46_311_497, "new": 14_964_736},
+    },
+    "inception_v3": {
+        "reads": {"b1": (288, 14), "b2": (768, 14), "c": (1024, 14), "a4": (1024, 14)},
+        "widths": {"b1": 512, "b2": 512, "c": 512},
+        "params": 37_437_161,
+        "groups": {"pretrained": 8_965_856, "new": 28_471_305},
+    },
+}
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _spg_from_configs(name: str, large: bool) -> SPGMethod:
+    """SPGMethod on a backbone config, wired by configs/method/spg.yaml (on the meta device)."""
+    cfg = OmegaConf.load(CONFIGS / "backbone" / f"{name}.yaml")
+    method_cfg = OmegaConf.load(CONFIGS / "method" / "spg.yaml")
+    cfg.data = {"num_classes": 7}
+    cfg.backbone.pretrained = False
+    cfg.backbone.large_feature_map = large
+    cfg.method = method_cfg
+    with torch.device("meta"):
+        return instantiate(cfg.method)
+
+
+@pytest.mark.parametrize("large", [False, True])
+@pytest.mark.parametrize("name", sorted(BENCHMARK_SPG))
+def test_branches_read_what_the_benchmark_models_read(name, large):
+    method = _spg_from_configs(name, large).eval()
+    seen = {}
+    layers = {
+        "b1": method.branch_b1.entry[0],
+        "b2": method.branch_b2.entry[0],
+        "c": method.branch_c.entry[0],
+        "a4": method.head.classifier,
+    }
+    for key, layer in layers.items():
+        layer.register_forward_pre_hook(
+            lambda m, args, k=key: seen.__setitem__(k, (args[0].shape[1], args[0].shape[2]))
+        )
+    with torch.device("meta"):
+        output = method(torch.empty(2, 3, 224, 224), torch.tensor([0, 1]))
+    side = 28 if large else 14
+    expected = BENCHMARK_SPG[name]
+    assert seen == {k: (c, side) for k, (c, _) in expected["reads"].items()}
+    assert {k: layers[k].out_channels for k in ("b1", "b2", "c")} == expected["widths"]
+    assert method.head.classifier.out_channels == 7
+    for key in ("logits_b1", "logits_b2", "logits_c"):
+        assert tuple(output.aux[key].shape) == (2, 1, side, side)
+    assert tuple(output.class_maps.shape) == (2, 7, side, side)
+    assert tuple(output.aux["attention"].shape) == (2, 224, 224)
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARK_SPG))
+def test_parameters_and_groups_equal_the_benchmark_models(name):
+    method = _spg_from_configs(name, large=False)
+    expected = BENCHMARK_SPG[name]
+    assert sum(p.numel() for p in method.parameters()) == expected["params"]
+    groups = {g["name"]: sum(p.numel() for p in g["params"]) for g in method.param_groups(1, 10)}
+    assert groups == expected["groups"]
+
+
+def test_the_yaml_uses_the_benchmark_thresholds():
+    cfg = OmegaConf.load(CONFIGS / "method" / "spg.yaml")
+    thresholds = {k: cfg[k] for k in cfg if str(k).startswith("threshold_")}
+    assert thresholds == {
+        "threshold_1h": 0.7,
+        "threshold_1l": 0.01,
+        "threshold_2h": 0.5,
+        "threshold_2l": 0.05,
+        "threshold_3h": 0.7,
+        "threshold_3l": 0.1,
+    }
+    assert (cfg.min_foreground, cfg.fallback_ratio, cfg.lr_rule) == (30, 0.7, "we")
+
+
+# ---------------------------------------------------------------- a training run
+
+
+@pytest.mark.slow
+def test_fast_dev_run_with_method_spg(tmp_path):
+    cfg = compose_config("train", [*SMALL_RUN, "method=spg", "debug=fdr"], tmp_path)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(tmp_path / "run")
+    from wsol.tasks.train import train
+
+    train(cfg)
+    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert 0 <= metrics["test/maxboxaccv2"] <= 100

@@ -9,7 +9,7 @@ Network (the benchmark's ``VggSpg`` / ``ResNetSpg`` / ``InceptionSpg``, one clas
 - **B1 / B2** (seed branches on intermediate features): Conv3x3(C_tap→w)+ReLU of their own,
   then one *shared* Conv3x3(w→w)+ReLU → Conv1x1(w→1): one-channel logits. B1 reads the
   position ``b1_at`` and B2 the position ``b2_at`` of the backbone (contract names).
-- **C**: Conv3x3(C_P→c_width)+ReLU → Conv1x1(→1) on P.
+- **C**: Conv3x3(C_P→c_width)+ReLU → Conv1x1(c_width→1) on P.
 
 Xavier-uniform conv weights and zero biases for every new layer (the benchmark's init).
 
@@ -26,7 +26,8 @@ The B and C maps are shown next to it (``extra_maps``; class-agnostic, one chann
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Annotated
 
 import torch
@@ -45,7 +46,14 @@ from wsol.methods.spg_seeds import (
 )
 from wsol.models.base import Backbone
 from wsol.models.init import init_xavier
-from wsol.models.param_rules import check_lr_rule
+from wsol.models.param_rules import (
+    ParamRole,
+    check_lr_rule,
+    classify_params,
+    describe_method_groups,
+    describe_roles,
+    param_groups_from_roles,
+)
 from wsol.utils.validate import Interval
 
 Unit = Annotated[float, Interval(0, 1)]
@@ -112,15 +120,16 @@ class SPGClassifier(nn.Module):
 
 
 class SeedBranch(nn.Module):
-    """A one-channel branch: Conv3x3(C→width)+ReLU → Conv3x3(width→width)+ReLU → Conv1x1(→1).
+    """A one-channel branch: ``entry`` Conv3x3(C→width)+ReLU, then ``tail`` → logits [B, 1, h, w].
 
-    SPG's B1 and B2 each own the first conv and share the rest (``shared``); C owns all.
+    SPG's B1 and B2 each own their entry conv and share one tail, Conv3x3(width→width)+ReLU →
+    Conv1x1(width→1) (:func:`seed_tail`); C's tail is the Conv1x1(width→1) alone.
     """
 
-    def __init__(self, in_channels: int, width: int, shared: nn.Module | None = None):
+    def __init__(self, in_channels: int, width: int, tail: nn.Module):
         super().__init__()
         self.entry = nn.Sequential(*conv_relu(in_channels, width))
-        self.tail = shared if shared is not None else seed_tail(width)
+        self.tail = tail
         init_xavier(self.entry)
 
     def forward(self, features: Tensor) -> Tensor:
@@ -128,9 +137,12 @@ class SeedBranch(nn.Module):
         return self.tail(self.entry(features))
 
 
-def seed_tail(width: int) -> nn.Sequential:
-    """Conv3x3(width→width)+ReLU → Conv1x1(width→1), Xavier-initialized."""
-    tail = nn.Sequential(*conv_relu(width, width), nn.Conv2d(width, 1, kernel_size=1))
+def seed_tail(width: int, convs: int = 1) -> nn.Sequential:
+    """``convs`` x [Conv3x3(width→width)+ReLU] → Conv1x1(width→1), Xavier-initialized."""
+    layers: list[nn.Module] = []
+    for _ in range(convs):
+        layers += conv_relu(width, width)
+    tail = nn.Sequential(*layers, nn.Conv2d(width, 1, kernel_size=1))
     init_xavier(tail)
     return tail
 
@@ -157,6 +169,11 @@ class SPGMethod(WSOLMethod):
         lr_rule: ``"clean"`` (every SPG layer new) or ``"we"`` (the benchmark's name patterns on
             its names ``SPG_A*``, ``SPG_B_*``, ``SPG_C``: new on VGG16 and InceptionV3, base
             rate on ResNet50).
+        we_renamed: ``[after, until]``: the backbone layers between these two points (after
+            ``after``, up to and including ``until``) that the benchmark's SPG model holds under
+            its own ``SPG_A*`` names, which the ``"we"`` rule then matches (VGG16: pool3 →
+            conv5_3, its SPG_A_1/SPG_A_2, so conv4/conv5 train at the new-layer rate there;
+            ResNet50: layer3, no change under its rule). None: none renamed.
     """
 
     head_we_names = {
@@ -185,6 +202,7 @@ class SPGMethod(WSOLMethod):
         min_foreground: Annotated[int, Interval(0, integer=True)] = 30,
         fallback_ratio: Unit = 0.7,
         lr_rule: str = "clean",
+        we_renamed: Sequence[str] | None = None,
     ):
         super().__init__()
         if num_classes < 1:
@@ -209,9 +227,39 @@ class SPGMethod(WSOLMethod):
         self.min_foreground, self.fallback_ratio = int(min_foreground), float(fallback_ratio)
         self.head = (head or SPGClassifier)(backbone.out_channels, self.num_classes)
         shared = seed_tail(branch_width)
-        self.branch_b1 = SeedBranch(b1_channels, branch_width, shared=shared)
-        self.branch_b2 = SeedBranch(b2_channels, branch_width, shared=shared)
-        self.branch_c = SeedBranch(self.head.out_channels, c_width)
+        self.branch_b1 = SeedBranch(b1_channels, branch_width, shared)
+        self.branch_b2 = SeedBranch(b2_channels, branch_width, shared)
+        self.branch_c = SeedBranch(self.head.out_channels, c_width, seed_tail(c_width, convs=0))
+        self.we_renamed = tuple(we_renamed) if we_renamed else None
+        self._renamed_ids = params_between(backbone, *self.we_renamed) if we_renamed else set()
+
+    # ------------------------------------------------------------------ parameter groups
+    def param_roles(self) -> list[ParamRole]:
+        """:func:`classify_params`, then the ``we_renamed`` backbone layers matched under the
+        benchmark's ``SPG_A`` name (``"we"`` rule only)."""
+        roles = classify_params(self, self.lr_rule, self.head_we_names)
+        if self.lr_rule != "we" or not self._renamed_ids:
+            return roles
+        rule = self.backbone.we_new_param_rule
+        return [
+            replace(role, new=rule.is_new(f"SPG_A.{role.name}"))
+            if id(role.param) in self._renamed_ids
+            else role
+            for role in roles
+        ]
+
+    def param_groups(self, lr: float, head_lr_mult: float) -> list[dict]:
+        """As :meth:`WSOLMethod.param_groups`, with the ``we_renamed`` layers (see the class)."""
+        return param_groups_from_roles(self.param_roles(), lr, head_lr_mult)
+
+    def describe_param_groups(self, lr: float, head_lr_mult: float) -> str:
+        """The resolved groups as text (see :meth:`param_roles`)."""
+        header = describe_method_groups(self, self.lr_rule, self.head_we_names, lr, head_lr_mult)
+        header = header.splitlines()[0]
+        if self.lr_rule == "we" and self.we_renamed:
+            header += f"; backbone layers after {self.we_renamed[0]} up to {self.we_renamed[1]} "
+            header += "matched as SPG_A*"
+        return describe_roles(self.param_roles(), lr, head_lr_mult, header)
 
     # ------------------------------------------------------------------ forward
     def forward(self, images: Tensor, labels: Tensor | None = None) -> MethodOutput:
@@ -283,6 +331,26 @@ class SPGMethod(WSOLMethod):
             f"b1_at={self.b1_at!r}, b2_at={self.b2_at!r}, seed_thresholds={self.seed_thresholds}, "
             f"min_foreground={self.min_foreground}, fallback_ratio={self.fallback_ratio}"
         )
+
+
+def params_between(backbone: Backbone, after: str, until: str) -> set[int]:
+    """ids of the parameters of the backbone layers after point ``after`` up to ``until``.
+
+    Raises:
+        ValueError: when ``until`` does not come after ``after`` (or a name is unknown).
+    """
+    names = [info.name for info in backbone.positions]
+    start, end = (names.index(backbone.resolve(name).name) for name in (after, until))
+    if end <= start:
+        raise ValueError(
+            f"method.we_renamed: {until!r} must come after {after!r} in {type(backbone).__name__}"
+        )
+    ids = set()
+    for segment in backbone.segments()[start + 1 : end + 1]:
+        for layer in segment.layers:
+            if isinstance(layer, nn.Module):
+                ids.update(id(param) for param in layer.parameters())
+    return ids
 
 
 def tap_backbone(
