@@ -9,6 +9,8 @@ follows conv5_3:
 - ``pools="acol", conv6=False, smoothing=True`` (ACoL's network, WE default): MaxPool(3, s2, p1)
   as pools 1-4, MaxPool(3, s1, p1) as pool5, then the AvgPool(3, s1, p1) smoothing: 14x14x512;
   with ``large_feature_map`` (the official ACoL network) pool4 is MaxPool(3, s1, p1) too: 28x28.
+- ``pools="spg", conv6=False`` (the benchmark's SPG network): 2x2/s2 pools 1-3, MaxPool(3, s2,
+  p1) as pool4 (dropped with ``large_feature_map``), no pool5: ends at conv5_3, 14x14x512.
 - an explicit list of five pools (``max2``, ``max3s2``, ``max3s1`` or null) for other plans.
 
 Points (:mod:`wsol.models.features`): ``conv<s>_<k>`` after each conv's ReLU, ``pool<s>`` after
@@ -37,6 +39,10 @@ POOL_PLANS = {
     ("cam", True): ("max2", "max2", "max2", None, None),
     ("acol", False): ("max3s2", "max3s2", "max3s2", "max3s2", "max3s1"),
     ("acol", True): ("max3s2", "max3s2", "max3s2", "max3s1", "max3s1"),
+    # The benchmark's VggSpg: pool4 is MaxPool(3, s2, p1) (its F.max_pool2d after conv4_3),
+    # skipped with large_feature_map; no pool5 (and no conv6: its SPG head follows conv5_3).
+    ("spg", False): ("max2", "max2", "max2", "max3s2", None),
+    ("spg", True): ("max2", "max2", "max2", None, None),
 }
 POOL_KINDS = ("max2", "max3s2", "max3s1", None)
 
@@ -68,14 +74,15 @@ def _conv_indices(keys: Sequence[str], prefix: str = "features.") -> list[int]:
 
 
 def resolve_pools(pools: str | Sequence[str | None], large_feature_map: bool) -> tuple:
-    """The five pools of a plan name (``cam``, ``acol``) or of an explicit list.
+    """The five pools of a plan name (``cam``, ``acol``, ``spg``) or of an explicit list.
 
     Raises:
         ValueError: naming ``backbone.pools`` for an unknown plan, kind or length.
     """
     if isinstance(pools, str):
         if (pools, bool(large_feature_map)) not in POOL_PLANS:
-            raise ValueError(f"backbone.pools: unknown plan {pools!r}; plans: cam, acol")
+            plans = ", ".join(sorted({plan for plan, _ in POOL_PLANS}))
+            raise ValueError(f"backbone.pools: unknown plan {pools!r}; plans: {plans}")
         return POOL_PLANS[(pools, bool(large_feature_map))]
     plan = tuple(None if p in (None, "none", "null") else str(p) for p in pools)
     if len(plan) != 5 or any(p not in POOL_KINDS for p in plan):
@@ -94,7 +101,8 @@ class VGGBackbone(Backbone):
     ``features.`` is new (so conv6 and every head train at the new-layer rate).
 
     Args:
-        pools: a plan name (``"cam"``, ``"acol"``) or five pool kinds, one after each conv stage.
+        pools: a plan name (``"cam"``, ``"acol"``, ``"spg"``) or five pool kinds, one after each
+            conv stage.
         large_feature_map: for a plan name, its 28x28 variant.
         conv6: add conv6 = Conv3x3(512→1024, p1) + ReLU (C = 1024; else 512).
         smoothing: without conv6, end with AvgPool(3, s1, p1) (both ACoL codes do).
