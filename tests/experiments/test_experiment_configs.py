@@ -135,8 +135,7 @@ def published(data: str, arch: str, method: str) -> float:
 
 def spg_thresholds(method_cfg) -> tuple[float, ...]:
     """The six SPG thresholds of a composed method config, in 1h 1l 2h 2l 3h 3l order."""
-    pairs = method_cfg.thresholds
-    return tuple(float(v) for pair in pairs for v in pair)
+    return tuple(float(method_cfg[f"threshold_{k}"]) for k in ("1h", "1l", "2h", "2l", "3h", "3l"))
 
 
 def has_method_config(method: str) -> bool:
