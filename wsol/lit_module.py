@@ -166,7 +166,7 @@ class WSOLLitModule(LightningModule):
         images, labels = batch["images"], batch["labels"]
         output = self.method(self.network_input(images), labels)
         self.method.check_output(output, len(labels))
-        losses = self.method.loss(output, labels)
+        losses = self._method_loss(output, batch)
         self.train_acc(output.logits.detach(), labels)
         batch_size = labels.numel()
         for name, value in losses.items():
@@ -198,9 +198,15 @@ class WSOLLitModule(LightningModule):
         evaluator.process(scored)
         return {"output": scored.output, "scoremaps": scored.scoremaps, "invalid": scored.invalid}
 
+    def _method_loss(self, output, batch: dict) -> dict[str, Tensor]:
+        """The method's loss of a batch; the batch entries it declares in ``loss_targets``
+        (localization targets of fully supervised baselines) are passed by name."""
+        targets = {key: batch.get(key) for key in self.method.loss_targets}
+        return self.method.loss(output, batch["labels"], **targets)
+
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
         result = self._evaluate_batch(batch, self.val_metrics)
-        loss = self.method.loss(result["output"], batch["labels"])["loss"]
+        loss = self._method_loss(result["output"], batch)["loss"]
         self.val_loss.update(loss, weight=batch["labels"].numel())
         return result
 

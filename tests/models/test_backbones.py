@@ -89,7 +89,7 @@ def test_vgg_pool_layouts():
     assert _pools(acol) == [(3, 2, 1)] * 4 + [(3, 1, 1)]
     assert _pools(official) == [(3, 2, 1)] * 3 + [(3, 1, 1)] * 2
     assert isinstance(acol.smooth, nn.AvgPool2d) and acol.smooth.stride == 1
-    assert isinstance(plain.smooth, nn.Identity)
+    assert plain.smooth is None and plain.out_channels == 512
 
 
 def test_unknown_name_lists_the_known_ones():
@@ -100,8 +100,10 @@ def test_unknown_name_lists_the_known_ones():
 
 
 def test_bad_option_names_the_backbone():
-    with pytest.raises(TypeError, match="tiny"):
+    with pytest.raises(ValueError, match=r"'tiny' takes no option \['depth'\].*widths"):
         build_backbone("tiny", depth=3)
+    with pytest.raises(ValueError, match="inception_v3' takes no option .'pools'"):
+        build_backbone("inception_v3", pools="acol")
 
 
 def test_rules_are_printable():

@@ -1,4 +1,4 @@
-"""Backbone stages: names, outputs equal to the plain forward, layers after chosen stages."""
+"""Backbone stages: canonical names, outputs equal to the plain forward, layers after stages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ import torch
 
 from wsol.models import build_backbone
 
+# Canonical stage names, then each stage's native name (an alias).
 STAGES = {
+    "tiny": ("stage1", "stage2", "stage3", "final"),
+    "resnet18": ("stage1", "stage2", "stage3", "stage4", "final"),
+    "vgg16": ("stage1", "stage2", "stage3", "stage4", "stage5", "final"),
+    "vgg16_acol": ("stage1", "stage2", "stage3", "stage4", "stage5", "final"),
+}
+NATIVE = {
     "tiny": ("stage1", "stage2", "stage3", "final"),
     "resnet18": ("stem", "layer1", "layer2", "layer3", "layer4"),
     "vgg16": ("block1", "block2", "block3", "block4", "block5", "conv6"),
@@ -26,6 +33,9 @@ def test_stage_names_and_last_stage_is_the_features(name):
         features = backbone(x)
     assert tuple(outputs) == STAGES[name]
     torch.testing.assert_close(outputs[STAGES[name][-1]], features, rtol=0, atol=0)
+    for canonical, native in zip(STAGES[name], NATIVE[name], strict=True):
+        assert backbone.resolve(native) is not None
+        assert backbone.resolve(native).name == canonical
 
 
 @pytest.mark.parametrize("name", sorted(STAGES))
@@ -58,7 +68,7 @@ def test_layer_after_a_stage_feeds_the_next_stage():
 
 def test_unknown_stage_names_the_known_ones():
     backbone = build_backbone("tiny")
-    with pytest.raises(ValueError, match="no stage \\['block9'\\].*stage1, stage2"):
+    with pytest.raises(ValueError, match="no point 'block9'.*stage1; stage2"):
         backbone.forward_stages(torch.randn(1, 3, 32, 32), after={"block9": torch.relu})
     with pytest.raises(ValueError, match="'layer4'"):
         backbone.stage_module("layer4")
@@ -89,6 +99,6 @@ def test_a_backbone_without_named_stages_still_prints_and_says_so():
 
     backbone = Plain()
     assert "stages=unnamed" in repr(backbone)
-    with pytest.raises(NotImplementedError, match="Plain does not name its stages"):
+    with pytest.raises(NotImplementedError, match="Plain does not list its segments"):
         backbone.forward_stages(torch.zeros(1, 3, 2, 2))
     assert isinstance(backbone, nn.Module)

@@ -40,6 +40,12 @@ class WSOLMethod(nn.Module, ABC):
             forward pass was asked for (post-hoc explainers), not [B, K, h, w].
         needs_gradients: its maps take gradients (post-hoc explainers), so evaluation runs
             without Lightning's ``torch.inference_mode()``.
+        loss_targets: training-batch keys besides the labels that ``loss`` reads, passed to it
+            as keyword arguments of the same name: ``"boxes"`` (GT boxes moved with the
+            training augmentation; the data module loads them with ``data.train_boxes``) and
+            ``"masks"`` (GT masks moved with it, ``data.train_masks``); in evaluation
+            batches (the validation loss) ``"gt_boxes"`` / ``"gt_masks"`` in the evaluation
+            frame. Entries a batch lacks are None. Empty for weakly supervised methods.
     """
 
     num_classes: int
@@ -49,6 +55,7 @@ class WSOLMethod(nn.Module, ABC):
     head_we_names: ClassVar[Mapping[str, str]] = {}
     extra_maps: ClassVar[Mapping[str, str | ExtraMap]] = {}
     class_maps_per_image: ClassVar[bool] = False
+    loss_targets: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def forward(self, images: Tensor, labels: Tensor | None = None) -> MethodOutput:
@@ -62,7 +69,10 @@ class WSOLMethod(nn.Module, ABC):
 
     @abstractmethod
     def loss(self, output: MethodOutput, labels: Tensor) -> dict[str, Tensor]:
-        """Training loss: key ``"loss"`` (what is optimized) plus its named terms."""
+        """Training loss: key ``"loss"`` (what is optimized) plus its named terms.
+
+        A method with ``loss_targets`` also receives those batch entries as keyword arguments.
+        """
 
     def cams(self, output: MethodOutput, class_ids: Tensor) -> Tensor:
         """Class activation maps [B, h, w] of the given classes, from ``output.class_maps``."""

@@ -1,0 +1,149 @@
+"""The backbone registry: ``@register_backbone("name")`` on a builder, ``build_backbone(name)``.
+
+A builder is a function returning a :class:`~wsol.models.base.Backbone`; its keyword arguments
+are the backbone's options (``large_feature_map``, ``widths``, ``pools`` ...). ``build_backbone``
+passes an option only to a builder that declares it and names the option otherwise, then loads
+the weights. The input normalization a backbone's weights expect is declared once, on the
+backbone class (``mean``/``std``), and read by name through :func:`backbone_normalization` (the
+``${wsol.backbone_norm:...}`` resolver of the data configs).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from wsol.models.base import IMAGENET_MEAN, IMAGENET_STD, Backbone
+
+
+@dataclass(frozen=True)
+class BackboneEntry:
+    """A registered builder and what can be known about it without building it.
+
+    Attributes:
+        name: registry name (``backbone.name`` in the configs).
+        builder: ``builder(**options) -> Backbone``.
+        options: the keyword arguments the builder takes.
+        mean, std: input normalization its weights expect.
+    """
+
+    name: str
+    builder: Callable[..., Backbone]
+    options: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+_REGISTRY: dict[str, BackboneEntry] = {}
+#: Modules whose import registers the package's own backbones.
+BUILTIN_MODULES = (
+    "wsol.models.tiny",
+    "wsol.models.resnet",
+    "wsol.models.vgg",
+    "wsol.models.inception",
+    "wsol.models.vit",
+)
+
+
+def register_backbone(
+    name: str,
+    mean: tuple[float, ...] = IMAGENET_MEAN,
+    std: tuple[float, ...] = IMAGENET_STD,
+) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
+    """Decorator registering a backbone builder under ``name``.
+
+    Args:
+        name: the registry name.
+        mean, std: input normalization of the [0, 1] image its weights expect (ImageNet's for
+            torchvision weights).
+
+    Raises:
+        ValueError: when ``name`` is already registered by another builder.
+    """
+
+    def decorate(builder: Callable[..., Backbone]) -> Callable[..., Backbone]:
+        known = _REGISTRY.get(name)
+        if known is not None and known.builder is not builder:
+            raise ValueError(
+                f"backbone {name!r} is registered twice: {known.builder.__module__}."
+                f"{known.builder.__qualname__} and {builder.__module__}.{builder.__qualname__}"
+            )
+        options = tuple(
+            p.name
+            for p in inspect.signature(builder).parameters.values()
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        )
+        _REGISTRY[name] = BackboneEntry(name, builder, options, tuple(mean), tuple(std))
+        return builder
+
+    return decorate
+
+
+def _load_builtins() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
+def registered() -> Mapping[str, BackboneEntry]:
+    """Name → entry of every registered backbone (the package's own are imported first)."""
+    _load_builtins()
+    return dict(_REGISTRY)
+
+
+def backbone_entry(name: str) -> BackboneEntry:
+    """The entry of ``name``; ValueError listing the known names otherwise."""
+    entries = registered()
+    if name not in entries:
+        raise ValueError(f"unknown backbone name {name!r}; known: {', '.join(sorted(entries))}")
+    return entries[name]
+
+
+def backbone_normalization(which: str, name: str | None) -> list[float]:
+    """``mean`` or ``std`` of backbone ``name`` (ImageNet's when ``name`` is None).
+
+    The data configs read it as ``${wsol.backbone_norm:mean,${oc.select:backbone.name,null}}``,
+    so the transforms normalize as the weights expect, declared in one place.
+    """
+    if which not in ("mean", "std"):
+        raise ValueError(f"wsol.backbone_norm: first argument must be mean or std, got {which!r}")
+    if name is None or name == "":
+        return list(IMAGENET_MEAN if which == "mean" else IMAGENET_STD)
+    return list(getattr(backbone_entry(str(name)), which))
+
+
+def build_backbone(
+    name: str,
+    pretrained: bool = False,
+    weights_path: str | os.PathLike | None = None,
+    **options,
+) -> Backbone:
+    """Build a registered WSOL backbone and load its weights.
+
+    Args:
+        name: a registered name (``registered()``: tiny, resnet18, resnet50, vgg16, inception_v3,
+            vit_b_16 ...).
+        pretrained: load torchvision's ImageNet weights (from torchvision's cache, else a
+            download; offline the error says how to supply the file).
+        weights_path: local torchvision-format state dict, loaded with ``weights_only=True``;
+            takes precedence over ``pretrained``.
+        **options: the builder's own options (``large_feature_map``, tiny's ``widths``, VGG's
+            ``pools`` ...); each must be a keyword argument of the builder.
+
+    Raises:
+        ValueError: for an unknown name or option (listing the known ones) or weights that do
+            not fit.
+    """
+    from wsol.models.weights import load_pretrained
+
+    entry = backbone_entry(name)
+    unknown = sorted(set(options) - set(entry.options))
+    if unknown:
+        raise ValueError(
+            f"backbone {name!r} takes no option {unknown} (backbone.{unknown[0]} in the config); "
+            f"its options: {', '.join(entry.options) or 'none'}"
+        )
+    backbone = entry.builder(**options)
+    return load_pretrained(backbone, pretrained=pretrained, weights_path=weights_path)
