@@ -49,6 +49,7 @@ BUILTIN_MODULES = (
     "wsol.models.resnet",
     "wsol.models.vgg",
     "wsol.models.inception",
+    "wsol.models.vit",
 )
 #: Modules registering backbones of optional extras, imported when their library is installed.
 OPTIONAL_MODULES = {"wsol.models.timm_backbone": "timm"}
