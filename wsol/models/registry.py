@@ -52,7 +52,7 @@ BUILTIN_MODULES = (
     "wsol.models.vit",
 )
 #: Modules registering backbones of optional extras, imported when their library is installed.
-OPTIONAL_MODULES = {"wsol.models.timm_backbone": "timm"}
+OPTIONAL_MODULES = {"wsol.models.timm_backbone": "timm", "wsol.models.timm_vit": "timm"}
 
 
 def register_backbone(
