@@ -70,11 +70,21 @@ def test_backbone_options(make_config, option):
     assert isinstance(backbone, Backbone) and backbone.out_channels > 0
 
 
+# Methods that need more than the default tiny CNN gives (TS-CAM: class token and attention).
+METHOD_BACKBONE = {
+    "tscam": [
+        "backbone=timm_vit",
+        "backbone.pretrained=false",
+        "backbone.model_name=deit_tiny_patch16_224",
+    ]
+}
+
+
 # Post-hoc methods explain a trained classifier and run under wsol-eval only: every one of them
 # is built in tests/cams/test_posthoc.py.
 @pytest.mark.parametrize("option", [o for o in options("method") if not o.startswith("posthoc")])
 def test_method_options(make_config, option):
-    cfg = make_config("train", [f"method={option}"])
+    cfg = make_config("train", [f"method={option}", *METHOD_BACKBONE.get(option, [])])
     method = instantiate(cfg.method)
     assert isinstance(method, WSOLMethod) and method.num_classes == cfg.data.num_classes
 
