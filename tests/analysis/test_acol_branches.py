@@ -9,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tests.helpers.trained_run import trained_run
+from tests.helpers.trained_run import shared_data_dir, trained_run
 from wsol.analysis.acol_branches import _share, branch_view, erasing_stats, evaluate_branches
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.analysis.run_analyses import CACHE_FILE, analyse_run
@@ -39,7 +39,8 @@ def test_share_of_a_region():
 @pytest.mark.slow
 def test_analyses_of_an_acol_checkpoint(tmp_path_factory):
     directory = trained_run(tmp_path_factory, ("method=acol",))
-    result = analyse_run(directory)
+    data_dir = shared_data_dir(tmp_path_factory)
+    result = analyse_run(directory, data_dir=data_dir)
     metrics = json.loads((directory / "metrics.json").read_text())
     # The part/whole evaluation reproduces the run's own test numbers.
     for key in ("maxboxaccv2", "pxap", "top1_acc"):
@@ -74,5 +75,5 @@ def test_analyses_of_an_acol_checkpoint(tmp_path_factory):
     # Cached: a second call reads the file, refresh recomputes.
     cache = directory / CACHE_FILE
     cache.write_text(json.dumps({**result, "marker": 1}))
-    assert analyse_run(directory)["marker"] == 1
-    assert "marker" not in analyse_run(directory, refresh=True)
+    assert analyse_run(directory, data_dir=data_dir)["marker"] == 1
+    assert "marker" not in analyse_run(directory, refresh=True, data_dir=data_dir)

@@ -24,14 +24,19 @@ STORED_GROUPS = ("data", "backbone", "method", "module", "eval", "seed")
 
 
 def config_to_store(cfg: DictConfig) -> dict:
-    """The resolved groups a checkpoint keeps (plain containers: loadable with weights_only)."""
-    return {
+    """The resolved groups a checkpoint keeps (plain containers: loadable with weights_only),
+    and ``data_dir``: stored folders are re-rooted from it to the data dir of a later run."""
+    stored = {
         key: OmegaConf.to_container(cfg[key], resolve=True)
         if OmegaConf.is_config(cfg[key])
         else cfg[key]
         for key in STORED_GROUPS
         if key in cfg
     }
+    data_dir = OmegaConf.select(cfg, "paths.data_dir")
+    if data_dir is not None:
+        stored["data_dir"] = str(data_dir)
+    return stored
 
 
 def is_finished(run_dir: Path) -> bool:
