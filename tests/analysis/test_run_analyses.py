@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tests.helpers.trained_run import trained_run
+from tests.helpers.trained_run import shared_data_dir, trained_run
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.analysis.run_analyses import CACHE_FILE, analyse_run
 from wsol.data.synthetic import read_parts
@@ -80,7 +80,7 @@ def test_analyses_of_an_eval_fine_run_reproduce_its_metrics_json(tmp_path_factor
     )  # fmt: skip
     for key in keys:
         assert result[key] == pytest.approx(metrics[f"test/{key}"], abs=1e-9), key
-    summary = analyse_run(directory)
+    summary = analyse_run(directory, data_dir=shared_data_dir(tmp_path_factory))
     assert summary["map/maxboxaccv2"] == pytest.approx(metrics["test/maxboxaccv2"], abs=1e-9)
     assert summary["map/invalid_cams"] == metrics["test/invalid_cams"]
 
@@ -89,7 +89,7 @@ def test_analyses_of_an_eval_fine_run_reproduce_its_metrics_json(tmp_path_factor
 def test_analyses_of_an_acol_checkpoint(tmp_path_factory):
     study = _study()
     directory = trained_run(tmp_path_factory, ("method=acol",))
-    result = analyse_run(directory)
+    result = analyse_run(directory, data_dir=shared_data_dir(tmp_path_factory))
     metrics = json.loads((directory / "metrics.json").read_text())
     # The part/whole evaluation reproduces the run's own test numbers.
     for key in ("maxboxaccv2", "pxap", "top1_acc", "invalid_cams"):
@@ -123,5 +123,7 @@ def test_analyses_of_an_acol_checkpoint(tmp_path_factory):
     # Cached: a second call reads the file, refresh recomputes.
     cache = directory / CACHE_FILE
     cache.write_text(json.dumps({**result, "marker": 1}))
-    assert analyse_run(directory)["marker"] == 1
-    assert "marker" not in analyse_run(directory, refresh=True)
+    assert analyse_run(directory, data_dir=shared_data_dir(tmp_path_factory))["marker"] == 1
+    assert "marker" not in analyse_run(
+        directory, refresh=True, data_dir=shared_data_dir(tmp_path_factory)
+    )

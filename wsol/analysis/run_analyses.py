@@ -12,6 +12,7 @@ the same protocol at its own validation threshold. The result is cached next to 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from wsol.analysis.part_whole import evaluate_part_whole
@@ -52,8 +53,16 @@ def _parts(datamodule, split: str) -> dict[str, list[Box]] | None:
         return None
 
 
-def analyse_run(directory: str | Path, split: str = "test", refresh: bool = False) -> dict:
+def analyse_run(
+    directory: str | Path,
+    split: str = "test",
+    refresh: bool = False,
+    data_dir: str | Path | None = None,
+) -> dict:
     """Part/whole numbers of a run's last checkpoint and of each declared extra map.
+
+    ``data_dir`` is where the data are found (the checkpoint's folders are re-rooted under it);
+    None: ``$WSOL_DATA_DIR``, else ``data`` of the working directory (the configs' default).
 
     Returns:
         ``{"map/<key>": ..., "<aux key>/<key>": ...}`` for the keys in :data:`KEPT` that the
@@ -65,7 +74,13 @@ def analyse_run(directory: str | Path, split: str = "test", refresh: bool = Fals
     if not refresh and cache.is_file() and cache.stat().st_mtime >= checkpoint.stat().st_mtime:
         return json.loads(cache.read_text())
     module, stored = module_from_checkpoint(checkpoint)
-    datamodule = instantiate_stored(stored["data"], str(checkpoint), "data")
+    datamodule = instantiate_stored(
+        stored["data"],
+        str(checkpoint),
+        "data",
+        data_dir=data_dir or os.environ.get("WSOL_DATA_DIR") or Path.cwd() / "data",
+        stored_data_dir=stored.get("data_dir"),
+    )
     datamodule.prepare_data()
     parts = _parts(datamodule, split)
     results = {"map": evaluate_part_whole(module, datamodule, split, parts)}

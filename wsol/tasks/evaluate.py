@@ -65,7 +65,14 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     if cfg.get("data") is not None:
         datamodule = instantiate(cfg.data, test_split=split)
     else:
-        datamodule = instantiate_stored(stored["data"], cfg.ckpt_path, "data", test_split=split)
+        datamodule = instantiate_stored(
+            stored["data"],
+            cfg.ckpt_path,
+            "data",
+            data_dir=cfg.paths.data_dir,
+            stored_data_dir=stored.get("data_dir"),
+            test_split=split,
+        )
     given = Protocol.from_dict(
         OmegaConf.to_container(cfg.eval, resolve=True) if cfg.get("eval") else {}, where="eval"
     ).settings()
