@@ -101,80 +101,69 @@ def group_listed(img, pixels, n, order, start):
 
 
 @njit(cache=True, nogil=True)
-def _mark_frame(seen, frame, mark):
-    """Mark the zero frame around the map as visited."""
-    h, wp = frame.height, frame.stride
-    n = (h + 2) * wp
-    for x in range(wp):
-        seen[x] = mark
-        seen[n - wp + x] = mark
-    for y in range(h + 2):
-        seen[y * wp] = mark
-        seen[y * wp + wp - 1] = mark
+def fill_holes(img, frame, fill, mark, ws):
+    """Grey-level hole filling of a framed map; returns how many pixels lie in a hole.
 
-
-@njit(cache=True, nogil=True)
-def fill_holes(img, frame, last, fill, mark, ws):
-    """Grey-level hole filling of a framed map, knowing no hole exists above cut-off ``last``.
-
-    ``fill`` = min over 4-paths to the frame of the path's max value, written for the
-    pixels <= last (the others keep theirs: it is their own value). A flood from the frame
-    through the pixels <= last, level by level: a pixel first reached at level ``lev``
-    waits in bucket ``max(value, lev)``. The buckets are the value groups of
-    `group_by_value` (``ws.order``/``ws.start``: a pixel only ever waits in its own
-    value's bucket, or on ``ws.stack`` while its level is flooded), so they are arrays,
-    not linked lists. Pixels the flood cannot reach are enclosed up to ``last`` but not
-    beyond, so their fill is ``last + 1``. ``ws.seen[p] == mark`` marks visited pixels (a
-    fresh mark per call, no clearing). Writes the pixels with ``img < fill`` (the only ones
-    ever inside a hole) to ``ws.hole_px`` and returns their number.
+    ``fill[p]`` = min over 4-paths from p to the frame of the path's max value (the level
+    at which p's background region joins the outside; ``fill == img`` outside every hole).
+    Reconstruction by erosion from the frame (Vincent's hybrid algorithm): a forward and
+    a backward raster scan settle most pixels; the pixels whose lower value could still
+    spread are queued and spread in FIFO order (``ws.queue``, a ring buffer holding at most
+    one entry per pixel: ``ws.queued[p] == mark`` while p waits). Writes the pixels with
+    ``img < fill`` (the only ones ever inside a hole) to ``ws.hole_px``.
     """
-    order, start, seen, waiting, wait_end = ws.order, ws.start, ws.seen, ws.buckets, ws.bucket_end
-    stack, hole_px = ws.stack, ws.hole_px
     h, w, wp = frame.height, frame.width, frame.stride
-    _mark_frame(seen, frame, mark)
-    for v in range(last + 1):
-        wait_end[v] = start[v]
-    # Seed the pixels along the frame (each once), by value.
+    queue, queued, hole_px = ws.queue, ws.queued, ws.hole_px
+    n = (h + 2) * wp
+    fill[:] = 255
+    for x in range(wp):
+        fill[x] = 0
+        fill[n - wp + x] = 0
+    for y in range(h + 2):
+        fill[y * wp] = 0
+        fill[y * wp + wp - 1] = 0
+    for y in range(1, h + 1):  # forward: from above, then from the left
+        row = y * wp + 1
+        for p in range(row, row + w):
+            fill[_u(p)] = min(fill[_u(p)], fill[_u(p - wp)])
+        run = np.uint8(0)  # the frame
+        for p in range(row, row + w):
+            run = max(img[_u(p)], min(fill[_u(p)], run))
+            fill[_u(p)] = run
+    size = 0
+    for y in range(h, 0, -1):  # backward: from below, then from the right
+        row = y * wp + 1
+        for p in range(row, row + w):
+            fill[_u(p)] = min(fill[_u(p)], fill[_u(p + wp)])
+        run = np.uint8(0)
+        for p in range(row + w - 1, row - 1, -1):
+            run = max(img[_u(p)], min(fill[_u(p)], run))
+            fill[_u(p)] = run
+        # Queue the pixels a lower neighbour below or to the right could still lower.
+        for p in range(row, row + w):
+            f = fill[_u(p)]
+            below, right = fill[_u(p + wp)], fill[_u(p + 1)]
+            if (below > f and below > img[_u(p + wp)]) or (right > f and right > img[_u(p + 1)]):
+                queue[_u(size)] = p
+                queued[_u(p)] = mark
+                size += 1
+    head = 0
+    while head != size:
+        p = np.int64(queue[_u(head)])
+        queued[_u(p)] = 0
+        head = head + 1 if head + 1 < n else 0
+        f = fill[_u(p)]
+        for q in (p - wp, p - 1, p + 1, p + wp):
+            fq, vq = fill[_u(q)], img[_u(q)]
+            if fq > f and vq != fq:
+                fill[_u(q)] = max(vq, f)
+                if queued[_u(q)] != mark:
+                    queued[_u(q)] = mark
+                    queue[_u(size)] = q
+                    size = size + 1 if size + 1 < n else 0
+    n_hole = 0
     for y in range(1, h + 1):
-        step = 1 if y == 1 or y == h else w - 1 if w > 1 else 1
-        for x in range(1, w + 1, step):
-            p = y * wp + x
-            seen[p] = mark
-            value = img[p]
-            if value <= last:
-                waiting[_u(wait_end[value])] = p
-                wait_end[value] += 1
-    n_holes = 0
-    for lev in range(last + 1):
-        i = start[lev]
-        top = 0
-        while True:
-            if top > 0:
-                top -= 1
-                p = np.int64(stack[_u(top)])
-            elif i < wait_end[lev]:
-                p = np.int64(waiting[_u(i)])
-                i += 1
-            else:
-                break
-            fill[_u(p)] = lev
-            hole_px[_u(n_holes)] = p
-            n_holes += img[_u(p)] < lev
-            for q in (p - wp, p - 1, p + 1, p + wp):
-                value = img[_u(q)]
-                if seen[_u(q)] == mark or value > last:
-                    continue
-                seen[_u(q)] = mark
-                if value <= lev:
-                    stack[_u(top)] = q
-                    top += 1
-                else:
-                    waiting[_u(wait_end[value])] = q
-                    wait_end[value] += 1
-    for idx in range(start[last + 1]):
-        p = order[idx]
-        if seen[_u(p)] != mark:
-            fill[_u(p)] = last + 1
-            hole_px[_u(n_holes)] = p
-            n_holes += 1
-    return n_holes
+        for p in range(y * wp + 1, y * wp + w + 1):
+            hole_px[_u(n_hole)] = p
+            n_hole += img[_u(p)] < fill[_u(p)]
+    return n_hole

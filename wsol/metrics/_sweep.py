@@ -4,8 +4,7 @@ Why: the protocol thresholds a uint8 map at up to 1000 cut-offs and runs OpenCV'
 `findContours` at each. After quantization there are at most 256 distinct masks and they
 are nested, so the contours of all cut-offs follow from union-find sweeps over the pixels
 sorted by value (`_components`): foreground components grown from high to low values,
-and, only when holes exist and only up to the last cut-off that has one, the holes grown
-from low to high values.
+and, only when holes exist, the holes grown from low to high values.
 
 Single-contour mode keeps the contour of largest ``cv2.contourArea``. That contour is the
 outer border of a top-level component, i.e. of an 8-connected component of ``{fill > c}``
@@ -58,13 +57,11 @@ _BUFFERS = {
     "heap_component": (np.int32, "n+1"),  # ... and of the component it belongs to
     "img": (np.uint8, "n"),  # the quantized map in the zero-framed layout
     "fill": (np.uint8, "n"),  # its grey-level hole filling (`fill_holes`)
-    "seen": (np.int32, "n"),  # `fill_holes`: visit marks
-    "buckets": (np.int32, "n"),  # `fill_holes`: pixels waiting by level
-    "stack": (np.int32, "n"),  # `fill_holes`: pixels of the level being flooded
+    "queued": (np.int32, "n"),  # `fill_holes`: == the call's mark while queued
+    "queue": (np.int32, "n"),  # `fill_holes`: ring buffer of the pixels to spread from
     "hole_px": (np.int32, "n"),  # pixels ever inside a hole
     "counts": (np.int64, (4, 256)),  # value counts, one row per column mod 4 (`load_map`)
-    "bucket_end": (np.int64, 256),  # `fill_holes`: end of each level's bucket
-    "last_mark": (np.int64, 1),  # the visit mark used last
+    "last_mark": (np.int64, 1),  # the queue mark used last
 }
 Workspace = namedtuple("Workspace", list(_BUFFERS))
 
@@ -119,17 +116,15 @@ def count_map(marks, top, empty_iou, plan, tally, row):
 
 
 @njit(cache=True, nogil=True)
-def _sweep_holes_and_fill(top, last, frame, gt, plan, marks, ws):
-    """The hole work of one map with holes up to cut-off ``last``: hole filling, the hole
-    sweep (multi mode) and the sweep of the filled map (single mode)."""
+def _sweep_holes_and_fill(top, frame, gt, plan, marks, ws):
+    """The hole work of one map that has holes: hole filling, the hole sweep (multi mode)
+    and the sweep of the filled map (single mode)."""
     img, fill, marker = ws.img, ws.fill, ws.last_mark
-    if plan.single.size > 0:
-        fill[:] = img  # the whole filled map is swept below
     if marker[0] == 2**31 - 1:
-        ws.seen[:] = 0
+        ws.queued[:] = 0
         marker[0] = 0
     marker[0] += 1
-    n_hole_px = fill_holes(img, frame, last, fill, marker[0], ws)
+    n_hole_px = fill_holes(img, frame, fill, marker[0], ws)
     if plan.multi.size > 0:
         group_listed(img, ws.hole_px, n_hole_px, ws.order, ws.start)
         sweep_holes(img, frame, fill, gt, plan.multi, marks.alive, ws)
@@ -154,9 +149,9 @@ def box_flags_maps(maps, scale, frame, gt, gt_offsets, plan, tally, ws):
         marks.alive[:] = 0
         if top > 0:
             group_by_value(ws.img, frame, ws.counts, ws.order, ws.start)
-            last = sweep_foreground(ws.img, top, frame, boxes, plan.multi, single, marks, ws)
-            if last >= 0:
-                _sweep_holes_and_fill(top, last, frame, boxes, plan, marks, ws)
+            holes = sweep_foreground(ws.img, top, frame, boxes, plan.multi, single, marks, ws)
+            if holes >= 0:
+                _sweep_holes_and_fill(top, frame, boxes, plan, marks, ws)
         count_map(marks, top, best_iou(0, 0, 0, 0, boxes), plan, tally, i)
 
 
