@@ -59,8 +59,9 @@ class WSOLLitModule(LightningModule):
             in when the scheduler takes them and the config leaves them out (OneCycleLR).
         scheduler_interval: ``"step"`` or ``"epoch"``.
         head_lr_mult: learning-rate multiplier of the new layers (heads, added convs).
-        protocol: the evaluation protocol's settings (a `Protocol` or its plain data, the
-            ``eval`` config group); its ``loc_threshold`` is chosen on validation.
+        protocol: the evaluation protocol (a `Protocol` or its plain data, the ``eval`` config
+            group); its ``loc_threshold``, if given, is the starting value of the buffer that
+            each validation then sets.
         channels_last: run the network in NHWC memory layout (faster convolutions).
         run_config: the resolved run configuration as plain containers; stored in the checkpoint so
             ``wsol-eval``/``wsol-predict`` rebuild the same network from the checkpoint alone.
@@ -117,6 +118,8 @@ class WSOLLitModule(LightningModule):
         self.last_test_results: dict | None = None
         # Threshold maximizing MaxBoxAcc(50) on validation; NaN until a validation has run.
         self.register_buffer("loc_threshold", torch.tensor(math.nan, dtype=torch.float64))
+        if protocol.loc_threshold is not None:
+            self.loc_threshold.fill_(protocol.loc_threshold)
         self.val_metrics = self._make_evaluator(with_masks=False)
         self.test_metrics = self._make_evaluator(with_masks=False)
 

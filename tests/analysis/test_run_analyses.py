@@ -120,6 +120,13 @@ def test_analyses_of_an_acol_checkpoint(tmp_path_factory):
     for key in ("object_erased", "part_erased", "erased_on_object", "constant_attention"):
         assert 0 <= erasing[key] <= 1, key
 
+    # The script's command line writes both studies.
+    written = tmp_path_factory.mktemp("acol_study") / "acol.json"
+    study.main([str(directory), "--output", str(written)])
+    numbers = json.loads(written.read_text())
+    assert numbers["branches"]["b"]["maxboxaccv2"] == pytest.approx(branches["b"]["maxboxaccv2"])
+    assert numbers["erasing"]["erased_fraction"] == pytest.approx(erasing["erased_fraction"])
+
     # Cached: a second call reads the file, refresh recomputes.
     cache = directory / CACHE_FILE
     cache.write_text(json.dumps({**result, "marker": 1}))

@@ -84,6 +84,10 @@ def test_settings_given_one_by_one_still_load():
         _module(protocol={}, cam_curve_interval=0.01)
 
 
+def test_a_given_loc_threshold_starts_the_buffer():
+    assert _module(protocol=Protocol(loc_threshold=0.4)).protocol.loc_threshold == 0.4
+
+
 def test_set_protocol_replaces_settings_only():
     module = _module()
     module.set_protocol(cam_curve_interval=0.001)
