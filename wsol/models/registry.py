@@ -44,6 +44,7 @@ BUILTIN_MODULES = (
     "wsol.models.resnet",
     "wsol.models.vgg",
     "wsol.models.inception",
+    "wsol.models.vit",
 )
 
 
