@@ -293,7 +293,7 @@ def test_bad_positions_and_thresholds_are_named():
 # class-map conv (SPG_A4 / SPG_A_4) read, the branch widths, and, for 7 classes, the parameter
 # count of the whole model and of its two optimizer groups under the benchmark's name rule.
 BENCHMARK_SPG = {
-    "vgg16_spg": {
+    "vgg16_pool4_3x3": {
         "reads": {"b1": (512, 14), "b2": (512, 14), "c": (512, 14), "a4": (512, 14)},
         "widths": {"b1": 512, "b2": 512, "c": 512},
         "params": 28_878_153,
@@ -394,7 +394,7 @@ def test_fast_dev_run_with_method_spg(tmp_path):
 
 
 def test_we_renamed_layers_are_the_benchmark_spg_a_layers():
-    method = _spg_from_configs("vgg16_spg", large=False)
+    method = _spg_from_configs("vgg16_pool4_3x3", large=False)
     renamed = {name.split(".")[2] for name in method.we_renamed_params}
     # conv4_1..conv5_3 (features.17.. after pool3 at index 16): its SPG_A_1 and SPG_A_2.
     assert renamed == {"17", "19", "21", "24", "26", "28"}
