@@ -14,7 +14,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from wsol.cams.saved import load_saved_map, unmatched_maps
+from wsol.cams.saved import check_flat_layout, load_saved_map, unmatched_maps
 from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
 from wsol.data.formats.wsoleval import read_split
 from wsol.metrics import MaxBoxAcc, PxAP, result_keys
@@ -36,7 +36,8 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
     Returns:
         Metrics keyed as in a test run (`wsol.metrics.result_keys`): ``<split>/maxboxaccv2``,
         ``<split>/maxboxaccv2_iou<d>``, ``<split>/maxboxacc``, ``<split>/best_threshold_v1``,
-        ``<split>/pxap``, plus ``<split>/resized_maps`` (maps not saved in the frame).
+        ``<split>/pxap``, plus ``<split>/resized_maps`` (maps not saved in the frame) and
+        ``<split>/invalid_cams`` (constant maps, scored as zeros, as a test run counts them).
     """
     if not cfg.get("metadata_dir"):
         raise ValueError("cams_dir needs metadata_dir=<folder with the split's metadata files>")
@@ -52,6 +53,7 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
     )
     if len(split) == 0:
         raise ValueError(f"{metadata_dir}: the split has no images")
+    check_flat_layout(cams_dir, [record.image_id for record in split.records])
     unmatched = unmatched_maps(cams_dir, [record.image_id for record in split.records])
     if unmatched:
         log.warning(
@@ -66,7 +68,7 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
     v1 = MaxBoxAcc(iou_thresholds=(50,), cam_curve_interval=interval, multi_contour=False)
     pxap = PxAP(cam_curve_interval=interval)
     with_boxes, with_masks = split.has_boxes, split.has_masks
-    resized = 0
+    resized = invalid = 0
     batch: list[tuple] = []
 
     def flush() -> None:
@@ -80,8 +82,8 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
         batch.clear()
 
     for record in tqdm(split.records, desc=f"scoring {cams_dir}", unit="map"):
-        scoremap, was_resized = load_saved_map(cams_dir, record.image_id, frame)
-        resized += int(was_resized)
+        scoremap, was_resized, was_invalid = load_saved_map(cams_dir, record.image_id, frame)
+        resized, invalid = resized + int(was_resized), invalid + int(was_invalid)
         if batch and batch[0][0].dtype != scoremap.dtype:
             flush()  # float32 and float64 maps quantize differently: never mix them
         batch.append(
@@ -102,8 +104,15 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
             len(split),
             *frame,
         )
+    if invalid:
+        log.warning(
+            "%d of %d score maps were constant (e.g. 1x1): scored as zeros, counted in "
+            "invalid_cams",
+            invalid,
+            len(split),
+        )
     name = cfg.get("split") or "test"
-    results: dict = {"resized_maps": float(resized)}
+    results: dict = {"resized_maps": float(resized), "invalid_cams": float(invalid)}
     curves: dict = {}
     if with_boxes:
         result, result_v1 = v2.compute(), v1.compute()
