@@ -25,28 +25,38 @@ END = "<!-- /refusals -->"
 @dataclass(frozen=True)
 class Case:
     """A bad input: what the user gives, the exit status, what the message contains (for
-    status 0, what the log contains; empty: the input is simply accepted)."""
+    status 0, what the log contains; empty: the input is simply accepted), and for the unsafe
+    ones the files its test checks to stay byte-identical (``unchanged``)."""
 
     id: str
     area: str
     given: str
     status: int
     message: str
+    unchanged: str = ""
 
 
 # Why each area refuses what it refuses (the README's words).
 WHY = {
-    "checkpoint": "A checkpoint is data, never code: its stored config may only build wsol "
-    "classes and the listed torch optimizers/schedulers, checked whole before anything is built.",
+    "checkpoint": "A checkpoint is data, never code: its stored config may build only what a "
+    "checkpoint needs, by key path (wsol/utils/stored_schema.py), checked whole before anything is "
+    "built; it never downloads, and its folders are re-rooted under the current data dir.",
+    "run folder": "A run owns its folder: created exclusively, never written again once finished, "
+    "never beside a checkpoint of a shared folder; a refused run leaves no folder.",
     "resume": "Resuming never writes into a finished run (one with metrics.json) and never "
     "guesses between runs.",
     "signal": "An interrupted run is not a success: it exits with 128 + signal and keeps a "
     "resumable last.ckpt.",
     "config": "Every option is checked, with its full key and allowed values, before a run "
     "folder is created.",
-    "metadata": "Metadata files are UTF-8 (a byte-order mark is fine); errors name file and line.",
+    "metadata": "Metadata files are UTF-8 (a byte-order mark is fine); ids and mask paths stay "
+    "inside their roots; errors name file and line.",
+    "images": "Images and masks are checked on every path (training, evaluation, prediction); "
+    "errors name the file.",
     "score maps": "Saved score maps are 2-D float arrays in [0, 1]; errors name the image id.",
     "eval": "wsol-eval says which inputs it needs.",
+    "predict": "wsol-predict and the converters never read their own output, and never mix "
+    "old and new outputs.",
 }
 
 CASES = [
@@ -349,9 +359,9 @@ CASES = [
         "score maps",
         "an integer `.npy` map",
         1,
-        "image 'test/a.png': score map must be float32 or float64",
+        "image 'test/a.png': <dir>/test/a.png.npy: score map must be a float array",
     ),
-    Case("nan", "score maps", "a map with NaN", 1, "image 'test/a.png': score map contains NaN"),
+    Case("nan", "score maps", "a map with NaN", 1, "score map contains NaN or infinity"),
     Case(
         "range",
         "score maps",
@@ -398,6 +408,291 @@ CASES = [
     Case(
         "cams-not-dir", "eval", "`cams_dir` that is not a folder", 1, "cams_dir: folder not found"
     ),
+    # ---- second pass (issue 21) ----
+    Case(
+        "ckpt-write-split",
+        "checkpoint",
+        "`wsol-eval`: stored `wsol.data.formats.wsoleval.write_split` nested in the backbone",
+        1,
+        "module.method.backbone.hostile._target_ = 'wsol.data.formats.wsoleval.write_split' is "
+        "not allowed",
+        "the metadata folder it names",
+    ),
+    Case(
+        "ckpt-write-parts",
+        "checkpoint",
+        "`wsol-predict`: stored `wsol.data.synthetic.parts.write_parts` in the head",
+        1,
+        "module.method.head.hostile._target_ = 'wsol.data.synthetic.parts.write_parts' is not "
+        "allowed",
+        "the folder it names (no parts.txt)",
+    ),
+    Case(
+        "ckpt-resume-writer",
+        "checkpoint",
+        "`wsol-train ckpt_path=`: stored `write_split` in the optimizer",
+        1,
+        "module.optimizer.hostile._target_ = 'wsol.data.formats.wsoleval.write_split' is not "
+        "allowed",
+        "the metadata folder it names; no run folder is left",
+    ),
+    Case(
+        "ckpt-convert",
+        "checkpoint",
+        "stored `wsol.data.formats.convert.convert` as the data preparer",
+        1,
+        "data.preparer._target_ = 'wsol.data.formats.convert.convert' is not allowed",
+        "the folder it names (not created)",
+    ),
+    Case(
+        "ckpt-download",
+        "checkpoint",
+        "stored `wsol.models.weights.torchvision_state_dict` as the backbone",
+        1,
+        "module.method.backbone._target_ = 'wsol.models.weights.torchvision_state_dict' is not "
+        "allowed: a checkpoint may build the backbone builder",
+    ),
+    Case(
+        "ckpt-method-kind",
+        "checkpoint",
+        "a head class stored as the method",
+        1,
+        "module.method._target_ = 'wsol.models.heads.GAPHead' is not allowed: a checkpoint may "
+        "build a WSOLMethod subclass",
+    ),
+    Case(
+        "ckpt-unknown-key",
+        "checkpoint",
+        "a stored key that is not a parameter of its target",
+        1,
+        "module.method.surprise is not a parameter of wsol.methods.CAMMethod",
+    ),
+    Case(
+        "ckpt-hydra-option",
+        "checkpoint",
+        "a stored `_recursive_`/`_args_`",
+        1,
+        "module.method._recursive_ (of wsol.methods.CAMMethod) is a Hydra option",
+    ),
+    Case(
+        "ckpt-data-outside",
+        "checkpoint",
+        "a stored absolute `data.preparer.root` outside the data dirs",
+        1,
+        "data.preparer.root = '/elsewhere/synthetic' lies outside the data dir",
+        "the folder it names (not created)",
+    ),
+    Case(
+        "ckpt-pretrained",
+        "checkpoint",
+        "stored `pretrained: true` / `weights_path` of the backbone and head",
+        0,
+        "",
+        "nothing is downloaded or read: the weights are the checkpoint's",
+    ),
+    Case(
+        "run-finished-name",
+        "run folder",
+        "`wsol-train run_name=<a finished run>`",
+        1,
+        "is finished (it has metrics.json); it is never written again",
+        "every file of the finished run",
+    ),
+    Case(
+        "run-same-name",
+        "run folder",
+        "`wsol-train run_name=<a run that exists>` (two runs, one name)",
+        1,
+        "exists: another run has this name",
+        "every file of the other run",
+    ),
+    Case(
+        "run-in-use",
+        "run folder",
+        "`wsol-train run_name=<a running run> ckpt_path=last`",
+        1,
+        "is in use by another run",
+        "every file of the running run",
+    ),
+    Case(
+        "run-name-escape",
+        "run folder",
+        "`wsol-train run_name=../../../x`",
+        1,
+        "run_name: must be null or one folder name",
+        "no folder is created anywhere",
+    ),
+    Case(
+        "run-name-absolute",
+        "run folder",
+        "`run_name=/tmp/x`",
+        1,
+        "run_name: must be null or one folder name",
+    ),
+    Case("run-name-number", "run folder", "`run_name=$SLURM_JOB_ID` (a number)", 0, ""),
+    Case(
+        "run-shared-ckpt",
+        "run folder",
+        "`ckpt_path=<shared models folder>/checkpoints/x.ckpt`",
+        0,
+        "is not in a wsol run folder: training from it in a new run",
+        "the shared folder",
+    ),
+    Case(
+        "run-resume-changed",
+        "run folder",
+        "resuming with another learning rate",
+        1,
+        "module.optimizer.lr: 0.01 -> 0.5",
+    ),
+    Case(
+        "run-copied-best",
+        "run folder",
+        "a copied run whose restored best checkpoint is the original's",
+        1,
+        "lies outside this run's folder",
+    ),
+    Case(
+        "id-dotdot",
+        "metadata",
+        "an image id with `..`",
+        1,
+        "image_ids.txt:1: image id '../x.png' leaves its root",
+    ),
+    Case(
+        "id-absolute",
+        "metadata",
+        "an absolute image id",
+        1,
+        "image_ids.txt:1: image id '/etc/passwd' is absolute",
+    ),
+    Case(
+        "id-normalized-duplicate",
+        "metadata",
+        "`./a.png` and `a.png` in one split",
+        1,
+        "image_ids.txt:2: duplicate image id './a.png' once normalized to 'a.png'",
+    ),
+    Case(
+        "mask-dotdot",
+        "metadata",
+        "a mask path with `..`",
+        1,
+        "localization.txt:1: mask path '../m.png' leaves its root",
+    ),
+    Case(
+        "mask-size",
+        "images",
+        "a mask of another size than its image (training/evaluation)",
+        1,
+        "a.png is 20x10, but its mask",
+    ),
+    Case(
+        "bomb",
+        "images",
+        "a 20000x20000 PNG",
+        1,
+        "big.png: refused as a decompression bomb",
+    ),
+    Case(
+        "bomb-skipped",
+        "images",
+        "a 20000x20000 PNG with `data.skip_bad_images=true` (training)",
+        0,
+        "",
+    ),
+    Case(
+        "flat-collision",
+        "score maps",
+        "`cat/x.png` and `dog/x.png` with one flat `x.png.npy`",
+        1,
+        "one flat score map for 2 images with the same base name",
+    ),
+    Case("big-endian", "score maps", "a big-endian float64 map", 0, ""),
+    Case("float16", "score maps", "a float16 map", 0, ""),
+    Case(
+        "one-by-one",
+        "score maps",
+        "a 1x1 map",
+        0,
+        "1 of 2 score maps were constant (e.g. 1x1): scored as zeros, counted in invalid_cams",
+    ),
+    Case("inf", "score maps", "a map with infinity", 1, "score map contains NaN or infinity"),
+    Case(
+        "predict-not-empty",
+        "predict",
+        "`wsol-predict output=<a folder with files>`",
+        1,
+        "folder is not empty (old.png, predictions.jsonl); give another output, or overwrite=true",
+        "the folder's files",
+    ),
+    Case(
+        "predict-own-output",
+        "predict",
+        "`wsol-predict` with `output` inside a recursive `input`",
+        0,
+        "",
+    ),
+    Case(
+        "prepare-folder-twice",
+        "predict",
+        "`prepare_folder.py ROOT ROOT/meta` run twice",
+        0,
+        "",
+    ),
+    Case(
+        "lr-nan", "config", "`module.optimizer.lr=nan`", 1, "must be a finite number > 0, got nan"
+    ),
+    Case(
+        "interval-nan",
+        "config",
+        "`eval.cam_curve_interval=nan`",
+        1,
+        "eval.cam_curve_interval: must be a finite number in (0, 1), got nan",
+    ),
+    Case(
+        "mean",
+        "config",
+        "`data.mean=[0.5,0.5,2.0]`",
+        1,
+        "data.mean: must be a non-empty list, each item a number in [0, 1]",
+    ),
+    Case(
+        "weight-decay",
+        "config",
+        "`module.optimizer.weight_decay=-1`",
+        1,
+        "module.optimizer.weight_decay: must be a number >= 0",
+    ),
+    Case(
+        "max-epochs-0",
+        "config",
+        "`trainer.max_epochs=0` (training)",
+        1,
+        "trainer.max_epochs: 0 with train=true would evaluate an untrained network",
+    ),
+    Case(
+        "best-no-monitor",
+        "config",
+        "`eval_checkpoint=best callbacks=none`",
+        1,
+        "eval_checkpoint: 'best' needs a checkpoint callback with a monitor",
+    ),
+    Case(
+        "optimized-unknown",
+        "config",
+        "`optimized_metric=val/maxboxacc_v3`",
+        1,
+        "optimized_metric: must be one of the validation metrics a run writes",
+    ),
+    Case(
+        "multirun-bad-job",
+        "config",
+        "`wsol-train -m data.batch_size=8,0`",
+        1,
+        "job data.batch_size=0 run_name=sweep: data.batch_size: must be an integer >= 1",
+        "no job runs, no sweep folder",
+    ),
 ]
 
 
@@ -408,22 +703,24 @@ def readme_section() -> str:
         "## What wsol refuses and why",
         "",
         "Each row is a test in `tests/reliability/` (exit status and a message that names the "
-        "file, line or key). 1: the command stops with that error; 0: a documented, counted "
-        "fallback; 128 + signal: an interrupted run.",
+        "file, line or key; for unsafe inputs, the files checked to stay byte-identical). 1: the "
+        "command stops with that error; 0: a documented, counted fallback or an accepted input; "
+        "128 + signal: an interrupted run.",
     ]
     for area, why in WHY.items():
         lines += [
             "",
             f"**{area}**: {why}",
             "",
-            "| given | exit | message contains |",
-            "|---|---|---|",
+            "| given | exit | message contains | kept byte-identical |",
+            "|---|---|---|---|",
         ]
         for case in CASES:
             if case.area == area:
                 message = case.message.replace("|", "\\|")
                 message = f"`{message}`" if message else "(accepted)"
-                lines.append(f"| {case.given} | {case.status} | {message} |")
+                kept = case.unchanged or ""
+                lines.append(f"| {case.given} | {case.status} | {message} | {kept} |")
     lines.append(END)
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,8 @@ from tests.conftest import compose_config
 from tests.helpers.cli import run_cli
 from tests.reliability.catalogue import CASES, readme_current, readme_section
 from tests.reliability.hostile import hostile_checkpoint, no_side_effect, payloads
+from tests.reliability.second_pass import CLI_CASES
+from tests.reliability.second_pass import TRIGGERS as SECOND_PASS
 from wsol.tasks.interrupt import RunInterrupted, SignalCatcher
 
 BY_ID = {case.id: case for case in CASES}
@@ -302,24 +306,39 @@ TRIGGERS: dict[str, Callable[[Context], None]] = {
 }
 
 
+TRIGGERS.update(SECOND_PASS)
+# A raw error of a library or the OS as the command's last word (not a wsol message).
+RAW_ERROR = re.compile(
+    r"^(torch\.|numpy\.|PIL\.|_pickle\.|OSError|IsADirectoryError|PermissionError|"
+    r"RuntimeError|IndexError|KeyError|AttributeError|TypeError)\S*:",
+    re.MULTILINE,
+)
+
+
 def test_every_case_has_a_trigger_and_there_are_enough():
     assert set(TRIGGERS) == set(BY_ID) and len(CASES) >= 40
     assert len(BY_ID) == len(CASES)  # ids are unique
 
 
-@pytest.mark.parametrize("case_id", list(BY_ID))
+@pytest.mark.parametrize(
+    "case_id",
+    [pytest.param(i, marks=pytest.mark.slow) if i in CLI_CASES else i for i in BY_ID],
+)
 def test_case(case_id, tmp_path, caplog):
     case = BY_ID[case_id]
     ctx = Context(tmp_path)
-    status, message = 0, ""
+    status, message, result = 0, "", None
     with caplog.at_level(logging.INFO, logger="wsol"):
         try:
-            TRIGGERS[case_id](ctx)
+            result = TRIGGERS[case_id](ctx)
         except RunInterrupted as error:
             status, message = error.exit_code, str(error)
         except Exception as error:  # noqa: BLE001 - the CLI's status 1
             status, message = 1, str(error)
-    if status == 0:
+    if isinstance(result, subprocess.CompletedProcess):  # run through the console script
+        status, message = result.returncode, result.stdout + result.stderr
+        assert not RAW_ERROR.search(message), message[-3000:]
+    elif status == 0:
         message = caplog.text
     expected = case.message
     for placeholder, value in ctx.values.items():

@@ -41,14 +41,18 @@ def edge_boxes(
 
 
 def gt_mask_in_frame(
-    record: ImageRecord, frame_size: tuple[int, int], check_size: bool = False
+    record: ImageRecord,
+    frame_size: tuple[int, int],
+    check_size: bool = True,
+    image_size: tuple[int, int] | None = None,
 ) -> Tensor | None:
     """The protocol's GT mask of a record in the frame (height, width), or None without masks.
 
     Args:
-        check_size: require every mask to have the size image_sizes.txt gives the image
-            (external scoring: sizes that contradict the masks would silently misplace the
-            image's boxes); the first mismatch is an error naming image and mask.
+        check_size: require every instance mask to have the image's size: the
+            decoded image's ``image_size`` (height, width) when given, else the size
+            image_sizes.txt gives; a mask of another size would be silently stretched onto
+            the image. The first mismatch is an error naming image and mask.
 
     Returns:
         uint8 [H, W]: 0 background, 1 foreground, 255 ignore.
@@ -56,15 +60,25 @@ def gt_mask_in_frame(
     if not record.has_masks:
         return None
     instances = [read_mask(path) for path in record.mask_paths]
-    if check_size and record.size_known:
-        for path, mask in zip(record.mask_paths, instances, strict=True):
-            if mask.shape != (record.height, record.width):
-                raise ValueError(
-                    f"image_sizes.txt gives {record.image_id!r} as {record.width}x"
-                    f"{record.height}, but its mask {path} is {mask.shape[1]}x{mask.shape[0]}"
-                )
     ignore = read_mask(record.ignore_path) if record.ignore_path is not None else None
+    if check_size:
+        _check_mask_sizes(record, instances, image_size)
     return mask_to_frame(instances, ignore, (frame_size[1], frame_size[0]))
+
+
+def _check_mask_sizes(record: ImageRecord, instances: list, image_size) -> None:
+    if image_size is not None:
+        (height, width), source = image_size, f"{record.image_path} is"
+    elif record.size_known:
+        height, width = record.height, record.width
+        source = f"image_sizes.txt gives {record.image_id!r} as"
+    else:
+        return
+    for path, mask in zip(record.mask_paths, instances, strict=True):
+        if tuple(mask.shape) != (height, width):
+            raise ValueError(
+                f"{source} {width}x{height}, but its mask {path} is {mask.shape[1]}x{mask.shape[0]}"
+            )
 
 
 def gt_boxes_in_frame(record: ImageRecord, frame_size: tuple[int, int]) -> Tensor:
@@ -168,7 +182,9 @@ class WSOLDataset(Dataset):
         if self.with_boxes:
             inputs["boxes"] = edge_boxes(record.boxes, (height, width))
         if self.load_masks and record.has_masks:
-            inputs["mask"] = tv_tensors.Mask(gt_mask_in_frame(record, (height, width)))
+            inputs["mask"] = tv_tensors.Mask(
+                gt_mask_in_frame(record, (height, width), image_size=(height, width))
+            )
         if self.transform is not None:
             inputs = self._transform(inputs, seed)
         sample = {
@@ -181,7 +197,9 @@ class WSOLDataset(Dataset):
         }
         if self.frame_size is not None:
             sample["gt_boxes"] = gt_boxes_in_frame(record, self.frame_size)
-            sample["gt_mask"] = gt_mask_in_frame(record, self.frame_size)
+            sample["gt_mask"] = gt_mask_in_frame(
+                record, self.frame_size, image_size=(height, width)
+            )
         return sample
 
     def _transform(self, inputs: dict, seed: int | None) -> dict:

@@ -14,6 +14,9 @@ PIL's mode conversions:
   (``Image.convert`` would clip them to white instead).
 - float ``F``: clipped to [0, 255].
 
+Images and masks of more than :data:`MAX_PIXELS` pixels (decompression bombs, or simply too
+large to load) are refused from their header, naming the file, before any pixel is decoded.
+
 Masks are read like the reference evaluator reads them: ``cv2.imread(IMREAD_GRAYSCALE)``
 (RGB masks become OpenCV's luma, 16-bit masks keep their high byte).
 """
@@ -33,6 +36,10 @@ from torch import Tensor
 from torchvision.io import ImageReadMode, decode_image, read_file
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
+# Largest image or mask accepted, in pixels (PIL's own warning threshold, ~ 9459 x 9459).
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+# The size is checked here, from the header, with a clear error; PIL's warning is redundant.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 # torchvision 0.29 warns on every decode that TorchCodec will take this over; until then
 # decode_image is the tensor decoder torchvision provides (TorchCodec is not a dependency).
 warnings.filterwarnings(
@@ -49,13 +56,30 @@ def _image_file(path: str | Path) -> Path:
     return path
 
 
+def _too_large(path: Path, width: int, height: int) -> ValueError:
+    return ValueError(
+        f"{path}: image of {width}x{height} pixels is larger than the limit of {MAX_PIXELS} "
+        "pixels (a decompression bomb, or too large to load): refused"
+    )
+
+
 @contextmanager
 def _opened(path: Path) -> Iterator[Image.Image]:
-    """The image opened by PIL; any decoding failure becomes a ValueError naming the file."""
+    """The image opened by PIL (header only) and checked against :data:`MAX_PIXELS`; any
+    decoding failure becomes a ValueError naming the file."""
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise _too_large(path, width, height)
             yield image
-    except (OSError, SyntaxError, ValueError) as error:
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: refused as a decompression bomb ({error})") from error
+    except (OSError, SyntaxError) as error:
+        raise ValueError(f"{path}: unreadable image ({error})") from error
+    except ValueError as error:
+        if str(error).startswith(str(path)):
+            raise
         raise ValueError(f"{path}: unreadable image ({error})") from error
 
 
@@ -66,6 +90,8 @@ def read_image_tensor(path: str | Path) -> Tensor:
     data = read_file(str(path))
     if bytes(data[:3].tolist()) != _JPEG_MAGIC:
         return torch.from_numpy(read_image_rgb(path)).permute(2, 0, 1).contiguous()
+    with _opened(path):  # the header's size, before libjpeg allocates the pixels
+        pass
     try:
         return decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError as error:
@@ -123,6 +149,15 @@ def read_mask(path: str | Path) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: mask file not found")
+    try:  # the header's size, before OpenCV allocates the pixels
+        with Image.open(path) as header:
+            width, height = header.size
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{path}: refused as a decompression bomb ({error})") from error
+    except Exception:  # noqa: BLE001 - a format PIL cannot read: OpenCV decides below
+        width = height = 0
+    if width * height > MAX_PIXELS:
+        raise _too_large(path, width, height)
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise ValueError(f"{path}: unreadable mask image")

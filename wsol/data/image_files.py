@@ -37,7 +37,9 @@ IMAGE_SUFFIXES = (
 )
 
 
-def list_images(source: str | Path, recursive: bool = False) -> tuple[list[Path], Path]:
+def list_images(
+    source: str | Path, recursive: bool = False, exclude: str | Path | None = None
+) -> tuple[list[Path], Path]:
     """The image files named by ``source`` and the folder their relative names start from.
 
     Args:
@@ -45,6 +47,8 @@ def list_images(source: str | Path, recursive: bool = False) -> tuple[list[Path]
             sub-folders too when ``recursive``); or a glob pattern (``**`` allowed), all
             matching files whatever their suffix.
         recursive: descend into the sub-folders of a folder.
+        exclude: a folder whose files are never listed (the command's own output folder,
+            when it lies inside the input).
 
     Returns:
         (sorted files, root): ``root`` is the folder, the file's folder, or the deepest folder
@@ -54,18 +58,30 @@ def list_images(source: str | Path, recursive: bool = False) -> tuple[list[Path]
         FileNotFoundError: nothing matches ``source`` (the message names it).
     """
     path = Path(source)
+    outside = _outside(exclude)
     if path.is_file():
         return [path], path.parent
     if path.is_dir():
         walker = path.rglob("*") if recursive else path.iterdir()
-        files = sorted(p for p in walker if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(
+            p for p in walker if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and outside(p)
+        )
         if not files:
             raise FileNotFoundError(f"input: no image file ({', '.join(IMAGE_SUFFIXES)}) in {path}")
         return files, path
-    files = sorted(Path(p) for p in glob.glob(str(source), recursive=True) if Path(p).is_file())
+    matches = glob.glob(str(source), recursive=True)
+    files = sorted(Path(p) for p in matches if Path(p).is_file() and outside(Path(p)))
     if not files:
         raise FileNotFoundError(f"input: no file, folder or glob match for {str(source)!r}")
     return files, Path(os.path.commonpath([str(p.parent.absolute()) for p in files]))
+
+
+def _outside(folder: str | Path | None):
+    """A predicate: the path does not lie inside ``folder`` (always true without one)."""
+    if folder is None:
+        return lambda path: True
+    root = Path(folder).resolve()
+    return lambda path: not path.resolve().is_relative_to(root)
 
 
 class ImageFiles(Dataset):

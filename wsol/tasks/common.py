@@ -68,7 +68,9 @@ def build_trainer(
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **extra)
 
 
-def checkpoint_to_evaluate(trainer: Trainer, which: str, run_dir: str | Path) -> str | None:
+def checkpoint_to_evaluate(
+    trainer: Trainer, which: str, run_dir: str | Path | None = None
+) -> str | None:
     """Path of this fit's ``last`` or ``best`` checkpoint; None when nothing was saved.
 
     Raises:
@@ -83,7 +85,7 @@ def checkpoint_to_evaluate(trainer: Trainer, which: str, run_dir: str | Path) ->
         # The unmonitored checkpoint keeps the latest epoch; the monitored one the best.
         if (callback.monitor is None) == (which == "last"):
             path = Path(callback.best_model_path).absolute()
-            if not path.is_relative_to(Path(run_dir).absolute()):
+            if run_dir is not None and not path.is_relative_to(Path(run_dir).absolute()):
                 raise ValueError(
                     f"eval_checkpoint={which}: {path} lies outside this run's folder {run_dir} "
                     "(restored from the resumed checkpoint); a run evaluates only its own "

@@ -20,8 +20,10 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import shutil
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 from lightning.pytorch import LightningDataModule
 from lightning.pytorch.utilities import rank_zero_info
@@ -61,7 +63,9 @@ def predict(cfg: DictConfig) -> PredictSummary:
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
 
-    files, root = list_images(cfg.input, bool(cfg.get("recursive", False)))
+    output = prepare_output(Path(cfg.output), bool(cfg.get("overwrite", False)))
+    # The output folder is never read back as input (an output inside a recursive input).
+    files, root = list_images(cfg.input, bool(cfg.get("recursive", False)), exclude=output)
     writer = PredictionWriter(
         output_dir=cfg.output,
         root=root,
@@ -89,6 +93,33 @@ def predict(cfg: DictConfig) -> PredictSummary:
     if trainer.is_global_zero:
         _report(writer.summary)
     return writer.summary
+
+
+# What wsol-predict writes into its output folder (all that overwrite=true replaces).
+OUTPUTS = ("predictions.jsonl", "failures.jsonl", "overlays")
+
+
+def prepare_output(output: Path, overwrite: bool) -> Path:
+    """The output folder, refused when it holds anything unless ``overwrite``; with
+    ``overwrite`` the previous predictions (:data:`OUTPUTS`) are removed first, so old and new
+    overlays never mix. Other files are left alone."""
+    if output.exists() and not output.is_dir():
+        raise ValueError(f"output={output}: not a folder")
+    entries = sorted(p.name for p in output.iterdir()) if output.is_dir() else []
+    if entries and not overwrite:
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        raise ValueError(
+            f"output={output}: folder is not empty ({shown}); give another output, or "
+            "overwrite=true to replace the predictions in it"
+        )
+    if overwrite and distributed_world()[0] == 0:
+        for name in OUTPUTS:
+            target = output / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    return output
 
 
 class ImageFilesData(LightningDataModule):

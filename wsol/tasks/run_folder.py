@@ -154,7 +154,10 @@ def remove_if_refused(run_dir: str | Path) -> bool:
 def _resumes(cfg: DictConfig, run_dir: Path) -> bool:
     """Whether the run resumes ``run_dir``: ``ckpt_path=last``, a checkpoint inside it, or a
     SLURM requeue (Lightning's ``hpc_ckpt_<n>.ckpt`` in it, restored by Lightning itself)."""
-    ckpt_path = cfg.get("ckpt_path")
+    try:
+        ckpt_path = cfg.get("ckpt_path")
+    except Exception:  # noqa: BLE001 - a mandatory value not given (???): refused later
+        ckpt_path = None
     if run_dir.is_dir() and any(run_dir.glob("hpc_ckpt_*.ckpt")):
         return True
     if not ckpt_path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from wsol.cams.saved import load_saved_map, unmatched_maps
+from wsol.cams.saved import check_flat_layout, load_saved_map, unmatched_maps
 from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
 from wsol.data.formats.wsoleval import read_split
 from wsol.evaluation.evaluators import ProtocolMetrics
@@ -43,8 +43,8 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
         Metrics keyed as in a test run (`wsol.metrics.result_keys`): ``<split>/maxboxaccv2``,
         ``<split>/maxboxaccv2_iou<d>``, ``<split>/maxboxacc``, ``<split>/best_threshold_v1``,
         ``<split>/gt_known_loc``, ``<split>/loc_threshold`` (box splits), ``<split>/pxap`` (mask
-        splits), ``<split>/invalid_cams``, plus ``<split>/resized_maps`` (maps not saved in
-        the frame).
+        splits), ``<split>/invalid_cams`` (constant maps, e.g. 1x1, scored as zeros, as a test
+        run counts them), plus ``<split>/resized_maps`` (maps not saved in the frame).
     """
     if not cfg.get("metadata_dir"):
         raise ValueError("cams_dir needs metadata_dir=<folder with the split's metadata files>")
@@ -60,6 +60,7 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
     )
     if len(split) == 0:
         raise ValueError(f"{metadata_dir}: the split has no images")
+    check_flat_layout(cams_dir, [record.image_id for record in split.records])
     unmatched = unmatched_maps(cams_dir, [record.image_id for record in split.records])
     if unmatched:
         log.warning(
@@ -82,6 +83,13 @@ def score_cams_dir(cfg: DictConfig) -> dict[str, float]:
             len(split),
             *frame,
         )
+    if values.get("invalid_cams"):
+        log.warning(
+            "%d of %d score maps were constant (e.g. 1x1): scored as zeros, counted in "
+            "invalid_cams",
+            int(values["invalid_cams"]),
+            len(split),
+        )
     name = cfg.get("split") or "test"
     metrics = result_keys(name, {**values, "resized_maps": float(resized[0])})
     save_curve_figures(
@@ -101,16 +109,19 @@ def saved_map_batches(
     """Batches of saved score maps with their targets in the frame, for `evaluate`.
 
     Maps of one batch share a dtype (float32 and float64 maps quantize differently: never
-    mixed). ``resized[0]`` counts the maps that were not saved in the frame.
+    mixed). ``resized[0]`` counts the maps that were not saved in the frame; a constant map is
+    scored as zeros and flagged in ``invalid`` (counted by the metrics as ``invalid_cams``).
 
     Yields:
-        ``{"scoremaps": [B, H, W], "gt_boxes": B tensors | None, "gt_masks": [B, H, W] | None}``.
+        ``{"scoremaps": [B, H, W], "invalid": [B] bool, "gt_boxes": B tensors | None,
+        "gt_masks": [B, H, W] | None}``.
     """
     batch: list[tuple] = []
 
     def pack() -> dict:
         out = {
             "scoremaps": torch.stack([item[0] for item in batch]),
+            "invalid": torch.tensor([item[3] for item in batch], dtype=torch.bool),
             "gt_boxes": [item[1] for item in batch] if with_boxes else None,
             "gt_masks": torch.stack([item[2] for item in batch]) if with_masks else None,
         }
@@ -118,7 +129,7 @@ def saved_map_batches(
         return out
 
     for record in records:
-        scoremap, was_resized = load_saved_map(cams_dir, record.image_id, frame)
+        scoremap, was_resized, was_invalid = load_saved_map(cams_dir, record.image_id, frame)
         resized[0] += int(was_resized)
         if batch and batch[0][0].dtype != scoremap.dtype:
             yield pack()
@@ -127,6 +138,7 @@ def saved_map_batches(
                 scoremap,
                 gt_boxes_in_frame(record, frame) if with_boxes else None,
                 gt_mask_in_frame(record, frame, check_size=True) if with_masks else None,
+                was_invalid,
             )
         )
         if len(batch) == BATCH_SIZE:

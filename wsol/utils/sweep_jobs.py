@@ -25,7 +25,8 @@ def job_overrides(config: DictConfig) -> list[list[str]] | None:
     target = str((sweeper or {}).get("_target_", ""))
     if not target.endswith("BasicSweeper"):
         return None
-    params = OmegaConf.to_container(sweeper.get("params") or {}, resolve=False)
+    params = sweeper.get("params")
+    params = OmegaConf.to_container(params, resolve=False) if params is not None else {}
     task = list(OmegaConf.to_container(config.hydra.overrides.task, resolve=False))
     lines = [f"{key}={value}" for key, value in params.items()] + task
     choices: list[list[str]] = []

@@ -211,6 +211,7 @@ RULES: dict[str, Any] = {
     "threshold": Nullable(Interval(0, 1, high_open=True)),
     "multi_contour": Kind(bool, nullable=True),
     "recursive": _flag(),
+    "overwrite": _flag(),
     "overlays": _flag(),
     "alpha": Interval(0, 1),
     "colormap": Kind(str),

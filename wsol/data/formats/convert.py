@@ -203,6 +203,12 @@ def convert(
     """
     out_dir, data_root = Path(out_dir), Path(data_root).absolute()
     mask_base = Path(mask_root).absolute() if mask_root is not None else data_root
+    own = out_dir.resolve()
+    # A converter never reads its own output folder (an out_dir inside the data root).
+    inside = [c for c in candidates if (data_root / c.image_id).resolve().is_relative_to(own)]
+    if inside:
+        candidates = [c for c in candidates if c not in inside]
+        refused = [*refused, *((c.image_id, f"inside the output folder {out_dir}") for c in inside)]
     to_val = set()
     if val_list is not None:
         to_val = set(read_id_list(Path(val_list), {c.image_id: c for c in candidates}))

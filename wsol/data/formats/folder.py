@@ -54,11 +54,15 @@ def read_coco_boxes(path: Path) -> dict[str, list[tuple[int, int, int, int]]]:
 
 
 def folder_candidates(
-    root: str | os.PathLike, coco: str | os.PathLike | None = None
+    root: str | os.PathLike,
+    coco: str | os.PathLike | None = None,
+    exclude: str | os.PathLike | None = None,
 ) -> tuple[list[Candidate], list[tuple[str, str]], list[str]]:
-    """(candidates, refused, sorted class names) of a class-folder tree."""
+    """(candidates, refused, sorted class names) of a class-folder tree; ``exclude`` (the
+    converter's output folder, when it lies inside ``root``) is never a class folder."""
     root = Path(root)
-    classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+    skip = Path(exclude).resolve() if exclude is not None else None
+    classes = sorted(d.name for d in root.iterdir() if d.is_dir() and d.resolve() != skip)
     if not classes:
         raise FileNotFoundError(f"{root}: no class folder")
     coco_boxes = read_coco_boxes(Path(coco)) if coco is not None else {}
@@ -89,7 +93,7 @@ def prepare_folder(
 ) -> Summary:
     """Convert a class-folder tree. ``options``: ``val_list``, ``workers``, ``progress`` of
     :func:`~wsol.data.formats.convert.convert`."""
-    candidates, refused, classes = folder_candidates(root, coco)
+    candidates, refused, classes = folder_candidates(root, coco, exclude=out_dir)
     if test_list is not None:
         listed = set(common.read_id_list(Path(test_list), {c.image_id: c for c in candidates}))
         for candidate in candidates:

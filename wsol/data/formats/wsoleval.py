@@ -21,9 +21,10 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import posixpath
 import re
 from collections.abc import Iterable, Iterator
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from wsol.data.records import Box, ImageRecord, SplitMetadata
 
@@ -58,6 +59,19 @@ def _lines(path: Path, required: bool = True) -> Iterator[tuple[int, list[str]]]
             yield number, line.split(",")
 
 
+def inside_root(path: Path, line: int | None, text: str, what: str) -> str:
+    """``text``, a path relative to a root, normalized (``./a//b`` → ``a/b``); an absolute path
+    or one that leaves the root (``..``) is refused naming file and line."""
+    if not text.strip():
+        raise _fail(path, line, f"empty {what}")
+    if text.startswith(("/", "\\")) or PureWindowsPath(text).drive or os.path.isabs(text):
+        raise _fail(path, line, f"{what} {text!r} is absolute: it must be relative to its root")
+    normalized = posixpath.normpath(text)
+    if normalized == ".." or normalized.startswith("../") or normalized == ".":
+        raise _fail(path, line, f"{what} {text!r} leaves its root (no '..')")
+    return normalized
+
+
 def _int(path: Path, line: int, text: str, what: str) -> int:
     if not _INT.fullmatch(text.strip()):
         raise _fail(path, line, f"{what} is not an integer: {text!r}")
@@ -73,10 +87,14 @@ def _read_ids(path: Path) -> dict[str, int]:
     ids: dict[str, int] = {}
     for line, fields in _lines(path):
         _expect(path, line, fields, 1, "path")
-        if fields[0] in ids:
-            first = ids[fields[0]]
-            raise _fail(path, line, f"duplicate image id {fields[0]!r} (first on line {first})")
-        ids[fields[0]] = line
+        image_id = inside_root(path, line, fields[0], "image id")
+        if image_id in ids:
+            first = ids[image_id]
+            same = "" if image_id == fields[0] else f" once normalized to {image_id!r}"
+            raise _fail(
+                path, line, f"duplicate image id {fields[0]!r}{same} (first on line {first})"
+            )
+        ids[image_id] = line
     if not ids:
         raise _fail(path, None, "empty split (no image ids)")
     return ids
@@ -88,7 +106,7 @@ def _read_keyed(path: Path, ids: dict[str, int], count: int, layout: str) -> dic
     names = layout.split(",")[1:]
     for line, fields in _lines(path):
         _expect(path, line, fields, count, layout)
-        image_id = fields[0]
+        image_id = inside_root(path, line, fields[0], "image id")
         if image_id not in ids:
             raise _fail(path, line, f"image {image_id!r} is not in image_ids.txt")
         if image_id in values:
@@ -137,7 +155,6 @@ def _read_localization(
 ) -> _Localization:
     loc = _Localization()
     for line, fields in _lines(path):
-        image_id = fields[0]
         if len(fields) not in (3, 5):
             raise _fail(
                 path,
@@ -145,6 +162,7 @@ def _read_localization(
                 f"expected 5 fields (path,x0,y0,x1,y1) or 3 (path,mask_png,ignore_png), "
                 f"got {len(fields)}",
             )
+        image_id = fields[0] = inside_root(path, line, fields[0], "image id")
         if image_id not in ids:
             raise _fail(path, line, f"image {image_id!r} is not in image_ids.txt")
         loc.first_line.setdefault(image_id, line)
@@ -179,6 +197,8 @@ def _mask_line(path: Path, line: int, fields: list[str], loc: _Localization) -> 
     image_id, mask, ignore = fields
     if not mask.strip():
         raise _fail(path, line, f"empty mask path for image {image_id!r}")
+    mask = inside_root(path, line, mask, "mask path")
+    ignore = inside_root(path, line, ignore, "ignore mask path") if ignore.strip() else ""
     if image_id not in loc.masks:
         loc.masks[image_id] = []
         loc.ignore[image_id] = (ignore, line) if ignore.strip() else None

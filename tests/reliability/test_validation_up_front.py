@@ -1,0 +1,57 @@
+"""Options are checked before any work: finite numbers only, a rule for every numeric option,
+combinations that cannot give a meaningful result, and every job of a multirun."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers.cli import run_cli
+from wsol.utils.validate import config_problems
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["module.optimizer.lr=nan"], "module.optimizer.lr: must be a finite number > 0, got nan"),
+        (["eval.cam_curve_interval=nan"], "eval.cam_curve_interval: must be a finite number in"),
+        (["module.optimizer.lr=inf"], "module.optimizer.lr: must be a finite number > 0, got inf"),
+        (["data.preparer.hue_noise=nan"], "data.preparer.hue_noise: must be a finite number"),
+        (["data.mean=[0.5,0.5,2.0]"], "data.mean: must be a non-empty list, each item a number"),
+        (["data.std=[0.2,0.0,0.2]"], "data.std: must be a non-empty list, each item a number > 0"),
+        (["module.optimizer.weight_decay=-0.1"], "module.optimizer.weight_decay: must be a"),
+        (["module=sgd_step", "module.optimizer.momentum=1.5"], "module.optimizer.momentum"),
+        (["module=sgd_step", "module.scheduler.gamma=0"], "module.scheduler.gamma"),
+        (["data.preparer.image_size=2"], "data.preparer.image_size: must be an integer >= 8"),
+        (["trainer.max_epochs=0"], "trainer.max_epochs: 0 with train=true"),
+        (["+trainer.max_steps=0"], "trainer.max_steps: 0 with train=true"),
+        (["eval_checkpoint=best", "callbacks=none"], "eval_checkpoint: 'best' needs a checkpoint"),
+        (["optimized_metric=val/maxboxacc_v3"], "optimized_metric: must be one of the validation"),
+        (["optimized_metric=test/pxap"], "never on test"),
+    ],
+)
+def test_refused_up_front(make_config, overrides, expected):
+    problems = config_problems(make_config("train", overrides))
+    assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        [],
+        ["eval_checkpoint=best"],
+        ["train=false", "trainer.max_epochs=0"],
+        ["optimized_metric=val/pxap"],
+        ["optimized_metric=val/maxboxaccv2_iou50"],
+        ["module=sgd_step"],
+    ],
+)
+def test_meaningful_combinations_pass(make_config, overrides):
+    assert config_problems(make_config("train", overrides)) == []
+
+
+def test_a_multirun_validates_every_job_before_the_first_starts(tmp_path):
+    args = ["-m", "data.batch_size=8,0", "seed=1,2", "run_name=sweep"]
+    result = run_cli("wsol-train", args, tmp_path, expect=1)
+    expected = "job data.batch_size=0 seed={} run_name=sweep: data.batch_size: must be an integer"
+    assert expected.format(1) in result.stderr and expected.format(2) in result.stderr
+    assert not (tmp_path / "logs").exists()  # no job ran, no sweep folder
