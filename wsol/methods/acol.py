@@ -86,7 +86,8 @@ class ACoLMethod(WSOLMethod):
     """Adversarial complementary learning with two :class:`ClassMapHead` branches.
 
     Args:
-        backbone: feature extractor (VGG: ``vgg16_acol``, which adds the 3x3 smoothing).
+        backbone: feature extractor (VGG: configs/backbone/vgg16_pool3x3.yaml: 3x3 pools and
+            the smoothing).
         num_classes: K.
         erase_threshold: δ; positions with normalized attention >= δ are erased. Must be > 0;
             above 1 nothing is erased. WE default 0.7; the official scripts use 0.6.
