@@ -95,29 +95,35 @@ def test_generic_layers_never_name_the_method():
 
 
 @pytest.mark.slow
-def test_tscam_trains_and_is_scored_by_the_common_evaluation(tmp_path):
+def test_tscam_trains_and_wsol_eval_reproduces_its_scores(tmp_path):
+    """Training's test and wsol-eval on its checkpoint go through the same evaluation."""
     overrides = [
         *SMALL_RUN,
-        "debug=fdr",
-        "method=tscam",
-        "backbone=timm_vit",
-        "backbone.model_name=vit_tiny_patch16_224",
-        "backbone.pretrained=false",
-        "+backbone.model_kwargs.patch_size=8",
-        "+backbone.model_kwargs.embed_dim=32",
-        "+backbone.model_kwargs.depth=2",
-        "+backbone.model_kwargs.num_heads=2",
-        "+backbone.model_kwargs.img_size=96",
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "experiment=synthetic_vit_tscam",
+        "backbone.model_kwargs.embed_dim=32",
+        "backbone.model_kwargs.depth=2",
     ]
     cfg = compose_config("train", overrides, tmp_path)
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
+    from wsol.tasks.evaluate import evaluate
     from wsol.tasks.train import train
 
     train(cfg)
-    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    trained = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test/maxboxaccv2", "test/pxap", "test/top1_loc", "test/gt_known_loc"):
-        assert 0 <= metrics[key] <= 100, key
+        assert 0 <= trained[key] <= 100, key
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    eval_overrides = [f"ckpt_path={checkpoint}", "extras.print_config=false"]
+    eval_cfg = compose_config("eval", [*eval_overrides, "++trainer.limit_test_batches=2"], tmp_path)
+    with open_dict(eval_cfg):
+        eval_cfg.paths.output_dir = str(tmp_path / "eval")
+    evaluate(eval_cfg)
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    keys = [k for k in trained if k.startswith("test/")]
+    assert keys and {k: evaluated[k] for k in keys} == {k: trained[k] for k in keys}
 
 
 # The official settings (vasgaowei/TS-CAM configs/*/deit_tscam_small_patch16_224.yaml, the
