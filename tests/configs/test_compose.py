@@ -120,7 +120,7 @@ def test_eval_options(make_config, option):
     cfg = make_config("train", [f"eval={option}"])
     assert 0 < cfg.eval.cam_curve_interval < 1
     module = instantiate(cfg.module)
-    assert module.hparams.cam_curve_interval == cfg.eval.cam_curve_interval
+    assert module.protocol.cam_curve_interval == cfg.eval.cam_curve_interval
 
 
 @pytest.mark.parametrize("option", options("trainer"))

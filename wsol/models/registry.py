@@ -43,6 +43,11 @@ class BackboneEntry:
 
 
 _REGISTRY: dict[str, BackboneEntry] = {}
+#: Names that earlier versions registered → what builds the same network now (for the error).
+RETIRED = {
+    "vgg16_acol": "name=vgg16 with pools=3x3, conv6=false, smoothing=true "
+    "(configs/backbone/vgg16_pool3x3.yaml; the same parameter names)",
+}
 #: Modules whose import registers the package's own backbones.
 BUILTIN_MODULES = (
     "wsol.models.tiny",
@@ -117,6 +122,8 @@ def backbone_entry(name: str) -> BackboneEntry:
     if name not in entries and name in OPTIONAL_BACKBONES:
         extra = OPTIONAL_BACKBONES[name]
         raise ValueError(f"backbone {name!r} needs the {extra} extra: pip install 'wsol[{extra}]'")
+    if name in RETIRED and name not in entries:
+        raise ValueError(f"backbone name {name!r} is retired: use {RETIRED[name]}")
     if name not in entries:
         raise ValueError(f"unknown backbone name {name!r}; known: {', '.join(sorted(entries))}")
     return entries[name]

@@ -39,6 +39,10 @@ POOL_PLANS = {
     ("2x2", True): ("max2", "max2", "max2", None, None),
     ("3x3", False): ("max3s2", "max3s2", "max3s2", "max3s2", "max3s1"),
     ("3x3", True): ("max3s2", "max3s2", "max3s2", "max3s1", "max3s1"),
+    # The benchmark's SPG network: pool4 is MaxPool(3, s2, p1) (its max_pool2d after conv4_3),
+    # skipped with large_feature_map; no pool5 (no conv6 either: the SPG head follows conv5_3).
+    ("2x2_pool4_3x3", False): ("max2", "max2", "max2", "max3s2", None),
+    ("2x2_pool4_3x3", True): ("max2", "max2", "max2", None, None),
 }
 POOL_KINDS = ("max2", "max3s2", "max3s1", None)
 
@@ -70,14 +74,15 @@ def _conv_indices(keys: Sequence[str], prefix: str = "features.") -> list[int]:
 
 
 def resolve_pools(pools: str | Sequence[str | None], large_feature_map: bool) -> tuple:
-    """The five pools of a plan name (``2x2``, ``3x3``) or of an explicit list.
+    """The five pools of a plan name (``2x2``, ``3x3``, ``2x2_pool4_3x3``) or an explicit list.
 
     Raises:
         ValueError: naming ``backbone.pools`` for an unknown plan, kind or length.
     """
     if isinstance(pools, str):
         if (pools, bool(large_feature_map)) not in POOL_PLANS:
-            raise ValueError(f"backbone.pools: unknown plan {pools!r}; plans: 2x2, 3x3")
+            plans = ", ".join(sorted({plan for plan, _ in POOL_PLANS}))
+            raise ValueError(f"backbone.pools: unknown plan {pools!r}; plans: {plans}")
         return POOL_PLANS[(pools, bool(large_feature_map))]
     plan = tuple(None if p in (None, "none", "null") else str(p) for p in pools)
     if len(plan) != 5 or any(p not in POOL_KINDS for p in plan):
@@ -96,7 +101,8 @@ class VGGBackbone(Backbone):
     ``features.`` is new (so conv6 and every head train at the new-layer rate).
 
     Args:
-        pools: a plan name (``"2x2"``, ``"3x3"``) or five pool kinds, one after each conv stage.
+        pools: a plan name (``"2x2"``, ``"3x3"``, ``"2x2_pool4_3x3"``) or five pool kinds, one
+            after each conv stage.
         large_feature_map: for a plan name, its 28x28 variant.
         conv6: add conv6 = Conv3x3(512→1024, p1) + ReLU (C = 1024; else 512).
         smoothing: without conv6, end with AvgPool(3, s1, p1) (both ACoL codes do).
