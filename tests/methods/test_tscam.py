@@ -95,26 +95,72 @@ def test_generic_layers_never_name_the_method():
 
 
 @pytest.mark.slow
-def test_tscam_trains_and_is_scored_by_the_common_evaluation(tmp_path):
+def test_tscam_trains_and_wsol_eval_reproduces_its_scores(tmp_path):
+    """Training's test and wsol-eval on its checkpoint go through the same evaluation."""
     overrides = [
         *SMALL_RUN,
-        "debug=fdr",
-        "method=tscam",
-        "backbone=timm_vit",
-        "backbone.model_name=vit_tiny_patch16_224",
-        "backbone.pretrained=false",
-        "+backbone.model_kwargs.patch_size=8",
-        "+backbone.model_kwargs.embed_dim=32",
-        "+backbone.model_kwargs.depth=2",
-        "+backbone.model_kwargs.num_heads=2",
-        "+backbone.model_kwargs.img_size=96",
+        "debug=limit",
+        "trainer.max_epochs=1",
+        "experiment=synthetic_vit_tscam",
+        "backbone.model_kwargs.embed_dim=32",
+        "backbone.model_kwargs.depth=2",
     ]
     cfg = compose_config("train", overrides, tmp_path)
     with open_dict(cfg):
         cfg.paths.output_dir = str(tmp_path / "run")
+    from wsol.tasks.evaluate import evaluate
     from wsol.tasks.train import train
 
     train(cfg)
-    metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    trained = json.loads((tmp_path / "run" / "metrics.json").read_text())
     for key in ("test/maxboxaccv2", "test/pxap", "test/top1_loc", "test/gt_known_loc"):
-        assert 0 <= metrics[key] <= 100, key
+        assert 0 <= trained[key] <= 100, key
+    checkpoint = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    eval_overrides = [f"ckpt_path={checkpoint}", "extras.print_config=false"]
+    eval_cfg = compose_config("eval", [*eval_overrides, "++trainer.limit_test_batches=2"], tmp_path)
+    with open_dict(eval_cfg):
+        eval_cfg.paths.output_dir = str(tmp_path / "eval")
+    evaluate(eval_cfg)
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    keys = [k for k in trained if k.startswith("test/")]
+    assert keys and {k: evaluated[k] for k in keys} == {k: trained[k] for k in keys}
+
+
+# The official settings (vasgaowei/TS-CAM configs/*/deit_tscam_small_patch16_224.yaml, the
+# train_val_*.sh learning rates, engine.py's decay epochs) and the paper's DeiT-S numbers.
+OFFICIAL = {
+    "cub": {
+        "lr": 5e-5,
+        "batch": 128,
+        "epochs": 60,
+        "milestones": [29, 59],
+        "top1": 71.3,
+        "gt_known": 87.7,
+    },
+    "imagenet": {
+        "lr": 5e-4,
+        "batch": 256,
+        "epochs": 20,
+        "milestones": [9, 11, 19],
+        "top1": 53.4,
+        "gt_known": 67.6,
+    },
+}
+
+
+@pytest.mark.parametrize("data", sorted(OFFICIAL))
+def test_experiment_configs_carry_the_official_settings(tmp_path, data):
+    cfg = compose_config("train", [f"experiment={data}_deit_small_tscam"], tmp_path)
+    official = OFFICIAL[data]
+    assert cfg.method._target_ == "wsol.methods.tscam.TSCAMMethod"
+    assert cfg.backbone.name == "timm_vit"
+    assert cfg.backbone.model_name == "deit_small_patch16_224"
+    assert cfg.backbone.model_kwargs.drop_path_rate == 0.1
+    assert cfg.module.optimizer._target_ == "torch.optim.AdamW"
+    assert cfg.module.optimizer.lr == official["lr"] and cfg.module.head_lr_mult == 1.0
+    assert list(cfg.module.scheduler.milestones) == official["milestones"]
+    assert cfg.data.batch_size == official["batch"] and cfg.trainer.max_epochs == official["epochs"]
+    assert (cfg.data.train_resize, cfg.data.train_crop, cfg.data.eval_size) == (256, 224, 224)
+    assert (cfg.published.metric, cfg.published.value) == ("test/top1_loc", official["top1"])
+    assert cfg.published.gt_known_loc == official["gt_known"]
+    assert list(cfg.data.mean) == [0.485, 0.456, 0.406]  # DeiT's pretrained_cfg

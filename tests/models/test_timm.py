@@ -132,3 +132,12 @@ def test_cam_fast_dev_run(tmp_path, name):
     train(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert 0 <= metrics["test/maxboxaccv2"] <= 100
+
+
+def test_without_timm_the_error_names_the_extra(monkeypatch):
+    from wsol.models import registry
+
+    monkeypatch.setattr(registry, "_REGISTRY", {})
+    monkeypatch.setattr(registry, "OPTIONAL_MODULES", {})
+    with pytest.raises(ValueError, match=r"needs the timm extra: pip install 'wsol\[timm\]'"):
+        build_backbone("timm", model_name="resnet10t")

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import WSOLMethod
-from wsol.methods.outputs import MethodOutput
+from wsol.methods.outputs import ExtraMap, MethodOutput
 from wsol.models.base import Backbone
 from wsol.models.param_rules import check_lr_rule
 
@@ -75,7 +75,10 @@ class TSCAMMethod(WSOLMethod):
         ValueError: when the backbone gives no class token and attention.
     """
 
-    extra_maps = {"semantic_maps": "semantic maps (before coupling)"}
+    extra_maps = {
+        "semantic_maps": ExtraMap("semantic maps (before coupling)"),
+        "token_attention": ExtraMap("class-token attention", per_class=False),
+    }
 
     def __init__(
         self,

@@ -58,6 +58,8 @@ BUILTIN_MODULES = (
 )
 #: Modules registering backbones of optional extras, imported when their library is installed.
 OPTIONAL_MODULES = {"wsol.models.timm_backbone": "timm", "wsol.models.timm_vit": "timm"}
+#: Backbone names those modules register → the extra that installs their library.
+OPTIONAL_BACKBONES = {"timm": "timm", "timm_vit": "timm"}
 
 
 def register_backbone(
@@ -114,8 +116,12 @@ def registered() -> Mapping[str, BackboneEntry]:
 
 
 def backbone_entry(name: str) -> BackboneEntry:
-    """The entry of ``name``; ValueError listing the known names otherwise."""
+    """The entry of ``name``; ValueError listing the known names otherwise (or naming the extra
+    that installs an optional backbone's library)."""
     entries = registered()
+    if name not in entries and name in OPTIONAL_BACKBONES:
+        extra = OPTIONAL_BACKBONES[name]
+        raise ValueError(f"backbone {name!r} needs the {extra} extra: pip install 'wsol[{extra}]'")
     if name in RETIRED and name not in entries:
         raise ValueError(f"backbone name {name!r} is retired: use {RETIRED[name]}")
     if name not in entries:
