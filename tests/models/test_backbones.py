@@ -100,6 +100,11 @@ def test_unknown_name_lists_the_known_ones():
         assert name in str(error.value)
 
 
+def test_a_retired_name_says_what_replaces_it():
+    with pytest.raises(ValueError, match="'vgg16_acol' is retired: use name=vgg16 with pools=3x3"):
+        build_backbone("vgg16_acol")
+
+
 def test_bad_option_names_the_backbone():
     with pytest.raises(ValueError, match=r"'tiny' takes no option \['depth'\].*widths"):
         build_backbone("tiny", depth=3)

@@ -154,3 +154,32 @@ def test_registry_holds_options_and_normalization():
     assert backbone_normalization("std", None) == [0.229, 0.224, 0.225]
     with pytest.raises(ValueError, match="registered twice"):
         register_backbone("vgg16")(lambda: None)
+
+
+def test_data_normalization_follows_the_backbone_declaration():
+    """The data configs' resolver gives the statistics the backbone was registered with."""
+    from omegaconf import OmegaConf
+
+    from wsol.models import register_backbone
+    from wsol.models.registry import _REGISTRY
+    from wsol.utils.resolvers import register_resolvers
+
+    register_resolvers()
+    register_backbone("half_norm_test", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))(
+        lambda: build_preset("tiny")
+    )
+    try:
+        cfg = OmegaConf.create(
+            {
+                "backbone": {"name": "half_norm_test"},
+                "data": {
+                    "mean": "${wsol.backbone_norm:mean,${oc.select:backbone.name,null}}",
+                    "std": "${wsol.backbone_norm:std,${oc.select:backbone.name,null}}",
+                },
+            }
+        )
+        assert list(cfg.data.mean) == [0.5] * 3 and list(cfg.data.std) == [0.25] * 3
+        del cfg["backbone"]
+        assert list(cfg.data.mean) == [0.485, 0.456, 0.406]  # no backbone: ImageNet's
+    finally:
+        _REGISTRY.pop("half_norm_test")

@@ -31,7 +31,7 @@ from torch import Tensor
 from wsol.cams.normalize import minmax_normalize
 from wsol.methods.base import WSOLMethod
 from wsol.methods.cam import HeadFactory
-from wsol.methods.outputs import MethodOutput
+from wsol.methods.outputs import ExtraMap, MethodOutput
 from wsol.models.base import Backbone
 from wsol.models.erasing import erase_above_threshold
 from wsol.models.heads import ClassMapHead
@@ -100,7 +100,7 @@ class ACoLMethod(WSOLMethod):
     """
 
     head_we_names = {"head_a": "classifier_A", "head_b": "classifier_B"}
-    extra_maps = {"maps_a": "branch A", "maps_b": "branch B"}
+    extra_maps = {"maps_a": ExtraMap("branch A"), "maps_b": ExtraMap("branch B")}
 
     def __init__(
         self,
