@@ -246,7 +246,10 @@ def test_forward_scores_classifier_a_and_guides_with_detached_maps(spg_tiny):
     assert aux["attention"].shape == (2, 32, 32) and aux["fused_attention"].shape == (2, 32, 32)
     expected, _ = label_attention(maps, labels, (32, 32))
     torch.testing.assert_close(aux["attention"], expected)
-    assert aux["map_b1"].shape == (2, 3, 8, 8)  # B1 repeated over K for the heatmap panel
+    # The branch maps are declared per image (class-agnostic): the one accessor reads them.
+    torch.testing.assert_close(
+        spg_tiny.extra_map(output, "logits_b1", None), aux["logits_b1"][:, 0]
+    )
     # Without labels the attention follows the prediction.
     unlabeled = spg_tiny(images)
     predicted = unlabeled.logits.argmax(dim=1)
@@ -293,7 +296,7 @@ def test_bad_positions_and_thresholds_are_named():
 # class-map conv (SPG_A4 / SPG_A_4) read, the branch widths, and, for 7 classes, the parameter
 # count of the whole model and of its two optimizer groups under the benchmark's name rule.
 BENCHMARK_SPG = {
-    "vgg16_pool4_3x3": {
+    "vgg16_spg": {
         "reads": {"b1": (512, 14), "b2": (512, 14), "c": (512, 14), "a4": (512, 14)},
         "widths": {"b1": 512, "b2": 512, "c": 512},
         "params": 28_878_153,
@@ -394,7 +397,7 @@ def test_fast_dev_run_with_method_spg(tmp_path):
 
 
 def test_we_renamed_layers_are_the_benchmark_spg_a_layers():
-    method = _spg_from_configs("vgg16_pool4_3x3", large=False)
+    method = _spg_from_configs("vgg16_spg", large=False)
     renamed = {name.split(".")[2] for name in method.we_renamed_params}
     # conv4_1..conv5_3 (features.17.. after pool3 at index 16): its SPG_A_1 and SPG_A_2.
     assert renamed == {"17", "19", "21", "24", "26", "28"}

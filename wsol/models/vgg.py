@@ -11,9 +11,6 @@ follows conv5_3:
   vgg16_pool3x3.yaml): MaxPool(3, s2, p1) as pools 1-4, MaxPool(3, s1, p1) as pool5, then the
   AvgPool(3, s1, p1) smoothing: 14x14x512; with ``large_feature_map`` (the official ACoL
   network) pool4 is MaxPool(3, s1, p1) too: 28x28.
-- ``pools="pool4_3x3", conv6=False`` (the SPG network; configs/backbone/vgg16_pool4_3x3.yaml):
-  2x2/s2 pools 1-3, MaxPool(3, s2, p1) as pool4 (dropped with ``large_feature_map``), no pool5:
-  ends at conv5_3, 14x14x512.
 - an explicit list of five pools (``max2``, ``max3s2``, ``max3s1`` or null) for other plans.
 
 Points (:mod:`wsol.models.features`): ``conv<s>_<k>`` after each conv's ReLU, ``pool<s>`` after
@@ -42,10 +39,10 @@ POOL_PLANS = {
     ("2x2", True): ("max2", "max2", "max2", None, None),
     ("3x3", False): ("max3s2", "max3s2", "max3s2", "max3s2", "max3s1"),
     ("3x3", True): ("max3s2", "max3s2", "max3s2", "max3s1", "max3s1"),
-    # 2x2 pools 1-3, pool4 MaxPool(3, s2, p1) (dropped with large_feature_map), no pool5: the
-    # benchmark's SPG network (VggSpg: its F.max_pool2d after conv4_3; no conv6 either).
-    ("pool4_3x3", False): ("max2", "max2", "max2", "max3s2", None),
-    ("pool4_3x3", True): ("max2", "max2", "max2", None, None),
+    # The benchmark's SPG network: pool4 is MaxPool(3, s2, p1) (its max_pool2d after conv4_3),
+    # skipped with large_feature_map; no pool5 (no conv6 either: the SPG head follows conv5_3).
+    ("2x2_pool4_3x3", False): ("max2", "max2", "max2", "max3s2", None),
+    ("2x2_pool4_3x3", True): ("max2", "max2", "max2", None, None),
 }
 POOL_KINDS = ("max2", "max3s2", "max3s1", None)
 
@@ -77,14 +74,14 @@ def _conv_indices(keys: Sequence[str], prefix: str = "features.") -> list[int]:
 
 
 def resolve_pools(pools: str | Sequence[str | None], large_feature_map: bool) -> tuple:
-    """The five pools of a plan name (``2x2``, ``3x3``, ``pool4_3x3``) or of an explicit list.
+    """The five pools of a plan name (``2x2``, ``3x3``, ``2x2_pool4_3x3``) or an explicit list.
 
     Raises:
         ValueError: naming ``backbone.pools`` for an unknown plan, kind or length.
     """
     if isinstance(pools, str):
         if (pools, bool(large_feature_map)) not in POOL_PLANS:
-            plans = ", ".join(dict.fromkeys(plan for plan, _ in POOL_PLANS))
+            plans = ", ".join(sorted({plan for plan, _ in POOL_PLANS}))
             raise ValueError(f"backbone.pools: unknown plan {pools!r}; plans: {plans}")
         return POOL_PLANS[(pools, bool(large_feature_map))]
     plan = tuple(None if p in (None, "none", "null") else str(p) for p in pools)
@@ -104,8 +101,8 @@ class VGGBackbone(Backbone):
     ``features.`` is new (so conv6 and every head train at the new-layer rate).
 
     Args:
-        pools: a plan name (``"2x2"``, ``"3x3"``, ``"pool4_3x3"``) or five pool kinds, one after
-            each conv stage.
+        pools: a plan name (``"2x2"``, ``"3x3"``, ``"2x2_pool4_3x3"``) or five pool kinds, one
+            after each conv stage.
         large_feature_map: for a plan name, its 28x28 variant.
         conv6: add conv6 = Conv3x3(512→1024, p1) + ReLU (C = 1024; else 512).
         smoothing: without conv6, end with AvgPool(3, s1, p1) (both ACoL codes do).
