@@ -108,3 +108,10 @@ def test_bad_arguments_are_named():
         ADLayer(drop_prob=2.0)
     with pytest.raises(ValueError, match="gamma"):
         ADLayer(gamma=-0.1)
+
+
+def test_the_old_stages_argument_still_builds_the_same_layers():
+    old = _method(stages=["stage2"])
+    assert old.positions == ("stage2",)
+    with pytest.raises(ValueError, match="old name of method.positions"):
+        _method(stages=["stage2"], positions=["final"])

@@ -391,3 +391,10 @@ def test_fast_dev_run_with_method_spg(tmp_path):
     train(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert 0 <= metrics["test/maxboxaccv2"] <= 100
+
+
+def test_we_renamed_layers_are_the_benchmark_spg_a_layers():
+    method = _spg_from_configs("vgg16_spg", large=False)
+    renamed = {name.split(".")[2] for name in method.we_renamed_params}
+    # conv4_1..conv5_3 (features.17.. after pool3 at index 16): its SPG_A_1 and SPG_A_2.
+    assert renamed == {"17", "19", "21", "24", "26", "28"}

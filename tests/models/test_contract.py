@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from wsol.models import FeatureInfo, build_backbone, registered
+from tests.models.presets import build_preset
+from wsol.models import FeatureInfo, registered
 
-NAMES = ["tiny", "resnet18", "resnet50", "vgg16", "vgg16_acol", "inception_v3"]
+NAMES = ["tiny", "resnet18", "resnet50", "vgg16", "vgg16_pool3x3", "inception_v3"]
 
 # Canonical stage → (native alias, channels, side at 224) of each backbone (docs/methods.md,
 # the benchmark's models; tiny: its widths 16-32-96).
@@ -37,7 +38,7 @@ STAGES_224 = {
 
 def _meta(name: str, large: bool = False):
     with torch.device("meta"):
-        backbone = build_backbone(name, large_feature_map=large)
+        backbone = build_preset(name, large_feature_map=large)
         names = [info.name for info in backbone.positions]
         outputs = backbone.forward_stages(torch.empty(2, 3, 224, 224), read=names)
     return backbone, outputs
@@ -72,7 +73,7 @@ def test_every_point_declares_the_shape_it_has(name, large):
 @pytest.mark.parametrize("name", NAMES)
 def test_canonical_and_relative_names_resolve_on_every_backbone(name):
     with torch.device("meta"):
-        backbone = build_backbone(name)
+        backbone = build_preset(name)
     stages = backbone.stage_names
     assert stages[-1] == "final" and stages[:-1] == tuple(
         f"stage{k}" for k in range(1, len(stages))
@@ -108,7 +109,7 @@ POSITIONS_224 = {
 @pytest.mark.parametrize("name", sorted(POSITIONS_224))
 def test_benchmark_positions_are_named(name):
     with torch.device("meta"):
-        backbone = build_backbone(name)
+        backbone = build_preset(name)
     for position, (channels, side, stage) in POSITIONS_224[name].items():
         info = backbone.resolve(position)
         assert (info.channels, 224 // info.stride, info.stage) == (channels, side, stage)
@@ -116,7 +117,7 @@ def test_benchmark_positions_are_named(name):
 
 def test_insert_at_a_position_and_read_in_one_pass():
     torch.manual_seed(0)
-    backbone = build_backbone("vgg16").eval()
+    backbone = build_preset("vgg16").eval()
     x = torch.randn(1, 3, 64, 64)
     seen = []
     handle = backbone.stage_module("conv4_3").register_forward_hook(lambda m, i, o: seen.append(o))
@@ -138,17 +139,47 @@ def test_options_reach_only_builders_that_take_them():
     with pytest.raises(
         ValueError, match=r"'resnet50' takes no option \['widths'\].*large_feature_map"
     ):
-        build_backbone("resnet50", widths=(8,))
-    assert build_backbone("tiny", widths=(4, 8)).out_channels == 8
+        build_preset("resnet50", widths=(8,))
+    assert build_preset("tiny", widths=(4, 8)).out_channels == 8
 
 
 def test_registry_holds_options_and_normalization():
     from wsol.models import backbone_normalization, register_backbone
 
     entries = registered()
-    assert set(NAMES) <= set(entries)
+    assert set(entries) >= {"tiny", "resnet18", "resnet50", "vgg16", "inception_v3", "vit_b_16"}
+    assert not any("acol" in name for name in entries)  # no backbone named after a method
     assert "pools" in entries["vgg16"].options and "widths" in entries["tiny"].options
     assert backbone_normalization("mean", "vgg16") == [0.485, 0.456, 0.406]
     assert backbone_normalization("std", None) == [0.229, 0.224, 0.225]
     with pytest.raises(ValueError, match="registered twice"):
         register_backbone("vgg16")(lambda: None)
+
+
+def test_data_normalization_follows_the_backbone_declaration():
+    """The data configs' resolver gives the statistics the backbone was registered with."""
+    from omegaconf import OmegaConf
+
+    from wsol.models import register_backbone
+    from wsol.models.registry import _REGISTRY
+    from wsol.utils.resolvers import register_resolvers
+
+    register_resolvers()
+    register_backbone("half_norm_test", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))(
+        lambda: build_preset("tiny")
+    )
+    try:
+        cfg = OmegaConf.create(
+            {
+                "backbone": {"name": "half_norm_test"},
+                "data": {
+                    "mean": "${wsol.backbone_norm:mean,${oc.select:backbone.name,null}}",
+                    "std": "${wsol.backbone_norm:std,${oc.select:backbone.name,null}}",
+                },
+            }
+        )
+        assert list(cfg.data.mean) == [0.5] * 3 and list(cfg.data.std) == [0.25] * 3
+        del cfg["backbone"]
+        assert list(cfg.data.mean) == [0.485, 0.456, 0.406]  # no backbone: ImageNet's
+    finally:
+        _REGISTRY.pop("half_norm_test")

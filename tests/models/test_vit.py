@@ -67,6 +67,22 @@ def test_matches_torchvision_and_loads_its_weights(tmp_path):
         build_backbone("vit_b_16", large_feature_map=False)
 
 
+def test_adl_on_token_points_through_the_reshape_hook(make_config):
+    """method=adl on vit_b_16 (its adl_positions: last-1, final) trains on 32-px images."""
+    from hydra.utils import instantiate
+
+    cfg = make_config("train", ["method=adl", "backbone=vit_b_16", "backbone.pretrained=false"])
+    torch.manual_seed(0)
+    method = instantiate(cfg.method).train()
+    assert method.positions == ("last-1", "final")
+    labels = torch.tensor([0, 1])
+    output = method(torch.randn(2, 3, 32, 32), labels)
+    assert output.class_maps.shape == (2, cfg.data.num_classes, 2, 2)
+    assert output.aux["adl_dropped"].shape == (2,)
+    method.loss(output, labels)["loss"].backward()
+    assert method.backbone.conv_proj.weight.grad is not None
+
+
 @pytest.mark.slow
 def test_cam_trains_with_vit_fast_dev_run(tmp_path):
     from wsol.tasks.train import train

@@ -1,9 +1,11 @@
-"""Hostile checkpoints: a real small checkpoint whose stored config was edited to run code."""
+"""Hostile checkpoints: a real small checkpoint whose stored config was edited to run code,
+including wsol's own functions that write files or download weights."""
 
 from __future__ import annotations
 
 import copy
 import os
+import socket
 from pathlib import Path
 
 import torch
@@ -32,6 +34,29 @@ def payloads(marker: Path) -> dict[str, dict]:
         },
         # Smuggled through a resolver: the node appears only when the value is resolved.
         "oc.create": "${oc.create:{_target_: os.system, _args_: ['touch " + str(marker) + "']}}",
+        # wsol's own writers and downloader: public callables of the package, never stored.
+        "wsol.write_split": {
+            "_target_": "wsol.data.formats.wsoleval.write_split",
+            "records": [],
+            "metadata_dir": str(marker),
+            "data_root": str(marker.parent),
+        },
+        "wsol.write_parts": {
+            "_target_": "wsol.data.synthetic.parts.write_parts",
+            "parts": [],
+            "metadata_dir": str(marker.parent),
+        },
+        "wsol.convert": {
+            "_target_": "wsol.data.formats.convert.convert",
+            "candidates": [],
+            "out_dir": str(marker),
+            "data_root": str(marker.parent),
+            "progress": False,
+        },
+        "wsol.torchvision_state_dict": {
+            "_target_": "wsol.models.weights.torchvision_state_dict",
+            "weights_name": "ResNet18_Weights.IMAGENET1K_V1",
+        },
     }
 
 
@@ -46,6 +71,13 @@ PLACES = (
     "method.hostile",
     "eval.hostile",
     "module.method.hostile[1].deep",
+    # In place of the nodes a checkpoint does build.
+    "module.method.backbone",
+    "module.method.head",
+    "module.method",
+    "module.scheduler",
+    "data.preparer",
+    "data",
 )
 
 
@@ -72,6 +104,18 @@ def refused_key(where: str, node) -> str:
     return f"{where}._target_" if isinstance(node, dict) else where
 
 
+def refuse_downloads(monkeypatch) -> None:
+    """Make any download (torch.hub) or network connection fail the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a download was started: {args!r}")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
 def no_side_effect(marker: Path) -> bool:
-    """True when the marker (file or process output) does not exist."""
-    return not os.path.lexists(marker)
+    """True when the marker (file, folder or process output) does not exist, nor the file
+    ``write_parts`` would write beside it."""
+    return not os.path.lexists(marker) and not os.path.lexists(marker.parent / "parts.txt")

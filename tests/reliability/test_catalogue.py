@@ -118,7 +118,7 @@ def _rebuild(make: Callable[[Context], Path]) -> Callable[[Context], None]:
 # ------------------------------------------------------------------ resume
 def _runs(own: str, finished: tuple[str, ...], unfinished: tuple[str, ...]):
     def trigger(ctx: Context) -> None:
-        from wsol.tasks.common import resolve_ckpt_path
+        from wsol.tasks.resume import resolve_ckpt_path
 
         runs = ctx.tmp / "runs"
         runs.mkdir()

@@ -1,8 +1,9 @@
 """A checkpoint whose stored config names code is refused before anything is built.
 
-A real small checkpoint gets a payload (open/write a file, start a process, each also as a
-``_partial_``) deep in each config group; wsol-eval, wsol-predict and a resume must refuse it
-with the key path and the target, and no file may appear and no process start.
+A real small checkpoint gets a payload (open/write a file, start a process, wsol's own writers
+and weight downloader; each also as a ``_partial_``) deep in each config group and in place of
+the nodes a checkpoint builds; wsol-eval, wsol-predict and a resume must refuse it with the key
+path and the target, and no file may appear, no process start and nothing be downloaded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tests.reliability.hostile import (
     hostile_checkpoint,
     no_side_effect,
     payloads,
+    refuse_downloads,
     refused_key,
 )
 from wsol.utils.checkpoint import module_from_checkpoint
@@ -49,6 +51,7 @@ def no_processes(monkeypatch):
     monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
     monkeypatch.setattr(os, "system", refuse)
     monkeypatch.setattr(os, "posix_spawn", refuse)
+    refuse_downloads(monkeypatch)
 
 
 def make(checkpoint: Path, tmp_path: Path, name: str, where: str, partial: bool):
@@ -149,3 +152,27 @@ def test_the_configs_own_targets_are_allowed(checkpoint):
 def test_targets_outside_the_allowed_set_are_refused(target):
     with pytest.raises(UntrustedConfigError, match=f"a.b._target_ = '{target}'"):
         check_stored_config({"a": {"b": {"_target_": target}}}, "ckpt")
+
+
+def _with_preparer_root(checkpoint: Path, out: Path, root: str) -> Path:
+    import torch
+
+    stored = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    stored["hyper_parameters"]["run_config"]["data"]["preparer"]["root"] = root
+    torch.save(stored, out)
+    return out
+
+
+def test_eval_refuses_a_stored_data_folder_outside_the_data_dirs(checkpoint, tmp_path):
+    elsewhere = tmp_path / "elsewhere" / "synthetic"
+    path = _with_preparer_root(checkpoint, tmp_path / "moved.ckpt", str(elsewhere))
+    with pytest.raises(UntrustedConfigError, match="data.preparer.root = .* lies outside"):
+        run_task("eval", path, tmp_path)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_eval_rebuilds_the_stored_data_under_the_current_data_dir(checkpoint, tmp_path):
+    # The checkpoint was trained with another data dir: its data are generated under this one.
+    run_task("eval", checkpoint, tmp_path)
+    assert (tmp_path / "data" / "synthetic").is_dir()
+    assert (tmp_path / "run" / "metrics.json").is_file()

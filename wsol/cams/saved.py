@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wsol.cams.normalize import scoremaps_from_cams
+from wsol.cams.pipeline import scoremaps
 
 
 def saved_map_paths(cams_dir: Path, image_id: str) -> list[Path]:
@@ -73,7 +73,7 @@ def load_saved_map(cams_dir: Path, image_id: str, frame: tuple[int, int]) -> tup
     scoremap = torch.from_numpy(np.ascontiguousarray(array))
     if tuple(scoremap.shape) == tuple(frame):
         return scoremap, False
-    resized, _ = scoremaps_from_cams(scoremap[None], tuple(frame))
+    resized, _ = scoremaps(scoremap[None], tuple(frame))
     return resized[0], True
 
 

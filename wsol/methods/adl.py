@@ -95,6 +95,8 @@ class ADLMethod(CAMMethod):
             ``adl_drop_rate`` 0.75).
         gamma: drop threshold relative to the attention maximum (the benchmark's
             ``adl_threshold`` 0.9).
+        stages: the earlier name of ``positions`` (configs stored in older checkpoints); giving
+            both is an error.
         **cam_options: ``head``, ``lr_rule`` of :class:`CAMMethod`.
     """
 
@@ -105,9 +107,14 @@ class ADLMethod(CAMMethod):
         positions: Sequence[str] = ("stage3", "final"),
         drop_prob: float = 0.75,
         gamma: float = 0.9,
+        stages: Sequence[str] | None = None,
         **cam_options,
     ):
         super().__init__(backbone, num_classes, **cam_options)
+        if stages is not None:
+            if tuple(positions) != ("stage3", "final"):
+                raise ValueError("method.stages is the old name of method.positions: give one")
+            positions = stages
         positions = [str(name) for name in positions]
         if not positions:
             raise ValueError("method.positions: name at least one position for ADL")

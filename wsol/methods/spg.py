@@ -231,19 +231,20 @@ class SPGMethod(WSOLMethod):
         self.branch_b2 = SeedBranch(b2_channels, branch_width, shared)
         self.branch_c = SeedBranch(self.head.out_channels, c_width, seed_tail(c_width, convs=0))
         self.we_renamed = tuple(we_renamed) if we_renamed else None
-        self._renamed_ids = params_between(backbone, *self.we_renamed) if we_renamed else set()
+        #: names of the backbone parameters the "we" rule matches under an SPG_A name.
+        self.we_renamed_params = params_between(backbone, *self.we_renamed) if we_renamed else set()
 
     # ------------------------------------------------------------------ parameter groups
     def param_roles(self) -> list[ParamRole]:
         """:func:`classify_params`, then the ``we_renamed`` backbone layers matched under the
         benchmark's ``SPG_A`` name (``"we"`` rule only)."""
         roles = classify_params(self, self.lr_rule, self.head_we_names)
-        if self.lr_rule != "we" or not self._renamed_ids:
+        if self.lr_rule != "we" or not self.we_renamed_params:
             return roles
         rule = self.backbone.we_new_param_rule
         return [
             replace(role, new=rule.is_new(f"SPG_A.{role.name}"))
-            if id(role.param) in self._renamed_ids
+            if role.name in self.we_renamed_params
             else role
             for role in roles
         ]
@@ -333,8 +334,9 @@ class SPGMethod(WSOLMethod):
         )
 
 
-def params_between(backbone: Backbone, after: str, until: str) -> set[int]:
-    """ids of the parameters of the backbone layers after point ``after`` up to ``until``.
+def params_between(backbone: Backbone, after: str, until: str) -> set[str]:
+    """Names (``backbone.<local>``) of the parameters of the backbone layers after point
+    ``after`` up to and including point ``until``.
 
     Raises:
         ValueError: when ``until`` does not come after ``after`` (or a name is unknown).
@@ -350,7 +352,7 @@ def params_between(backbone: Backbone, after: str, until: str) -> set[int]:
         for layer in segment.layers:
             if isinstance(layer, nn.Module):
                 ids.update(id(param) for param in layer.parameters())
-    return ids
+    return {f"backbone.{name}" for name, param in backbone.named_parameters() if id(param) in ids}
 
 
 def tap_backbone(

@@ -8,7 +8,7 @@ The backbone contract (named stages and positions, ``feature_info``, ``forward_s
 from wsol.models.backbones import BACKBONES, build_backbone
 from wsol.models.base import Backbone
 from wsol.models.erasing import erase_above_threshold
-from wsol.models.features import FeatureInfo, Segment
+from wsol.models.features import FeatureInfo, Segment, TokenOutputs
 from wsol.models.heads import ClassMapHead, GAPHead
 from wsol.models.param_rules import NewParamRule
 from wsol.models.registry import backbone_normalization, register_backbone, registered
@@ -21,6 +21,7 @@ __all__ = [
     "GAPHead",
     "NewParamRule",
     "Segment",
+    "TokenOutputs",
     "backbone_normalization",
     "build_backbone",
     "erase_above_threshold",

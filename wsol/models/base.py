@@ -6,7 +6,9 @@ everything else is derived here: ``feature_info`` (the stage ends: channels, str
 ``last``/``last-1``, native names), and :meth:`Backbone.forward_stages`, which runs the
 segments once, applies layers a method inserts at any point and returns the tensors it asks for.
 Token backbones (ViT) declare token points and implement the reshape hook
-(:meth:`Backbone.tokens_to_map`, :meth:`Backbone.map_to_tokens`); methods only ever see maps.
+(:meth:`Backbone.tokens_to_map`, :meth:`Backbone.map_to_tokens`); methods only ever see maps,
+except through :meth:`Backbone.forward_tokens` (class token and per-block attention), which
+token methods such as TS-CAM call.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from torch import Tensor, nn
 
-from wsol.models.features import FeatureInfo, Segment, build_feature_info
+from wsol.models.features import FeatureInfo, Segment, TokenOutputs, build_feature_info
 from wsol.models.param_rules import NewParamRule
 
 #: ImageNet statistics of the [0, 1] image: what torchvision's ImageNet weights were trained on.
@@ -65,6 +67,22 @@ class Backbone(nn.Module):
         """Inverse reshape hook: a [B, C, h, w] map back into the tokens it came from
         (``tokens``: the tokens before, for the entries that are not on the grid)."""
         raise NotImplementedError(f"{type(self).__name__} has no token points")
+
+    def forward_tokens(self, x: Tensor) -> TokenOutputs:
+        """Token backbones with a class token and self-attention: one forward pass returning
+        the feature map, the final class token and every block's attention (TS-CAM's inputs).
+
+        Args: x: [B, 3, H, W] normalized images.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} gives no class token and attention (forward_tokens); "
+            "token backbones that do: timm_vit"
+        )
+
+    @property
+    def gives_tokens(self) -> bool:
+        """Whether :meth:`forward_tokens` is implemented (class token and attention)."""
+        return type(self).forward_tokens is not Backbone.forward_tokens
 
     # ------------------------------------------------------------------ derived contract
     @property

@@ -86,6 +86,25 @@ class Segment:
             raise ValueError(f"segment {self.names[0]!r}: layout must be one of {LAYOUTS}")
 
 
+@dataclass
+class TokenOutputs:
+    """One forward pass of a token backbone, with what token methods read besides the map
+    (:meth:`wsol.models.base.Backbone.forward_tokens`).
+
+    Attributes:
+        features: [B, C, h, w] the final patch tokens as a map (what ``backbone(x)`` gives).
+        class_token: [B, C] the final class token (after the final norm).
+        attentions: one [B, heads, N, N] softmax attention per block, in running order; rows
+            are queries, N = num_prefix + h*w with the prefix tokens first (class token at 0).
+        num_prefix: tokens before the patch tokens (class token, distillation/register tokens).
+    """
+
+    features: Tensor
+    class_token: Tensor
+    attentions: tuple[Tensor, ...]
+    num_prefix: int
+
+
 def canonical_stage_names(count: int) -> list[str]:
     """``stage1`` ... ``stage<count-1>``, then ``final``."""
     return [f"stage{i + 1}" for i in range(count - 1)] + ["final"]

@@ -11,6 +11,7 @@ backbone class (``mean``/``std``), and read by name through :func:`backbone_norm
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import os
 from collections.abc import Callable, Mapping
@@ -28,6 +29,9 @@ class BackboneEntry:
         builder: ``builder(**options) -> Backbone``.
         options: the keyword arguments the builder takes.
         mean, std: input normalization its weights expect.
+        normalization: for a builder whose weights (and so normalization) depend on an option,
+            ``normalization(*values) -> (mean, std)`` of that option's values (timm's model
+            name); None: ``mean``/``std`` hold for every build.
     """
 
     name: str
@@ -35,9 +39,15 @@ class BackboneEntry:
     options: tuple[str, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    normalization: Callable[..., tuple[tuple[float, ...], tuple[float, ...]]] | None = None
 
 
 _REGISTRY: dict[str, BackboneEntry] = {}
+#: Names that earlier versions registered → what builds the same network now (for the error).
+RETIRED = {
+    "vgg16_acol": "name=vgg16 with pools=3x3, conv6=false, smoothing=true "
+    "(configs/backbone/vgg16_pool3x3.yaml; the same parameter names)",
+}
 #: Modules whose import registers the package's own backbones.
 BUILTIN_MODULES = (
     "wsol.models.tiny",
@@ -46,12 +56,15 @@ BUILTIN_MODULES = (
     "wsol.models.inception",
     "wsol.models.vit",
 )
+#: Modules registering backbones of optional extras, imported when their library is installed.
+OPTIONAL_MODULES = {"wsol.models.timm_backbone": "timm", "wsol.models.timm_vit": "timm"}
 
 
 def register_backbone(
     name: str,
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
+    normalization: Callable[..., tuple[tuple[float, ...], tuple[float, ...]]] | None = None,
 ) -> Callable[[Callable[..., Backbone]], Callable[..., Backbone]]:
     """Decorator registering a backbone builder under ``name``.
 
@@ -59,6 +72,8 @@ def register_backbone(
         name: the registry name.
         mean, std: input normalization of the [0, 1] image its weights expect (ImageNet's for
             torchvision weights).
+        normalization: see :class:`BackboneEntry` (the configs pass the option values as extra
+            resolver arguments: ``${wsol.backbone_norm:mean,timm,${backbone.model_name}}``).
 
     Raises:
         ValueError: when ``name`` is already registered by another builder.
@@ -76,7 +91,9 @@ def register_backbone(
             for p in inspect.signature(builder).parameters.values()
             if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
         )
-        _REGISTRY[name] = BackboneEntry(name, builder, options, tuple(mean), tuple(std))
+        _REGISTRY[name] = BackboneEntry(
+            name, builder, options, tuple(mean), tuple(std), normalization
+        )
         return builder
 
     return decorate
@@ -85,6 +102,9 @@ def register_backbone(
 def _load_builtins() -> None:
     for module in BUILTIN_MODULES:
         importlib.import_module(module)
+    for module, library in OPTIONAL_MODULES.items():
+        if importlib.util.find_spec(library) is not None:
+            importlib.import_module(module)
 
 
 def registered() -> Mapping[str, BackboneEntry]:
@@ -96,22 +116,39 @@ def registered() -> Mapping[str, BackboneEntry]:
 def backbone_entry(name: str) -> BackboneEntry:
     """The entry of ``name``; ValueError listing the known names otherwise."""
     entries = registered()
+    if name in RETIRED and name not in entries:
+        raise ValueError(f"backbone name {name!r} is retired: use {RETIRED[name]}")
     if name not in entries:
         raise ValueError(f"unknown backbone name {name!r}; known: {', '.join(sorted(entries))}")
     return entries[name]
 
 
-def backbone_normalization(which: str, name: str | None) -> list[float]:
+def backbone_normalization(which: str, name: str | None, *values) -> list[float]:
     """``mean`` or ``std`` of backbone ``name`` (ImageNet's when ``name`` is None).
 
     The data configs read it as ``${wsol.backbone_norm:mean,${oc.select:backbone.name,null}}``,
-    so the transforms normalize as the weights expect, declared in one place.
+    so the transforms normalize as the weights expect, declared in one place. A backbone whose
+    normalization depends on an option (``BackboneEntry.normalization``) takes that option's
+    values after the name; its config sets ``data.mean``/``data.std`` with them.
+
+    Raises:
+        ValueError: for a bad ``which``, or a backbone that needs option values and got none.
     """
     if which not in ("mean", "std"):
         raise ValueError(f"wsol.backbone_norm: first argument must be mean or std, got {which!r}")
     if name is None or name == "":
         return list(IMAGENET_MEAN if which == "mean" else IMAGENET_STD)
-    return list(getattr(backbone_entry(str(name)), which))
+    entry = backbone_entry(str(name))
+    if entry.normalization is None:
+        return list(getattr(entry, which))
+    if not values:
+        raise ValueError(
+            f"wsol.backbone_norm: backbone {name!r} normalizes as its weights say, which depends "
+            f"on its options: use ${{wsol.backbone_norm:{which},{name},<option values>}} "
+            f"(configs/backbone/{name}.yaml sets data.mean and data.std so)"
+        )
+    mean, std = entry.normalization(*values)
+    return list(mean if which == "mean" else std)
 
 
 def build_backbone(
@@ -130,7 +167,8 @@ def build_backbone(
         weights_path: local torchvision-format state dict, loaded with ``weights_only=True``;
             takes precedence over ``pretrained``.
         **options: the builder's own options (``large_feature_map``, tiny's ``widths``, VGG's
-            ``pools`` ...); each must be a keyword argument of the builder.
+            ``pools`` ...); each must be a keyword argument of the builder. A builder that
+            takes ``pretrained`` and ``weights_path`` itself loads its weights (timm's).
 
     Raises:
         ValueError: for an unknown name or option (listing the known ones) or weights that do
@@ -145,5 +183,8 @@ def build_backbone(
             f"backbone {name!r} takes no option {unknown} (backbone.{unknown[0]} in the config); "
             f"its options: {', '.join(entry.options) or 'none'}"
         )
+    own_weights = {"pretrained", "weights_path"} <= set(entry.options)
+    if own_weights:  # the builder finds and loads its weights itself (timm's loader)
+        return entry.builder(pretrained=pretrained, weights_path=weights_path, **options)
     backbone = entry.builder(**options)
     return load_pretrained(backbone, pretrained=pretrained, weights_path=weights_path)

@@ -1,16 +1,16 @@
-"""VGG16 in its WSOL forms, chosen by a pooling plan: conv6 (CAM) or 3x3 pools + smoothing.
+"""VGG16 in its WSOL forms, chosen by options: a pooling plan, conv6, a 3x3 smoothing.
 
 Every form keeps torchvision's 13 convs in ``features`` (so ImageNet weights load once the
 ``features.N`` indices are re-mapped conv by conv); the options change only the pools and what
 follows conv5_3:
 
-- ``pools="cam"`` (default): 2x2/s2 pools 1-4, pool5 dropped, then conv6 = Conv3x3(512→1024, p1)
-  + ReLU: 14x14x1024 at 224 px. ``large_feature_map`` also drops pool4: 28x28x1024.
-- ``pools="acol", conv6=False, smoothing=True`` (ACoL's network, WE default): MaxPool(3, s2, p1)
-  as pools 1-4, MaxPool(3, s1, p1) as pool5, then the AvgPool(3, s1, p1) smoothing: 14x14x512;
-  with ``large_feature_map`` (the official ACoL network) pool4 is MaxPool(3, s1, p1) too: 28x28.
-- ``pools="spg", conv6=False`` (the benchmark's SPG network): 2x2/s2 pools 1-3, MaxPool(3, s2,
-  p1) as pool4 (dropped with ``large_feature_map``), no pool5: ends at conv5_3, 14x14x512.
+- ``pools="2x2"`` (default, the CAM network): torchvision's 2x2/s2 pools 1-4, pool5 dropped, then
+  conv6 = Conv3x3(512→1024, p1) + ReLU: 14x14x1024 at 224 px. ``large_feature_map`` also drops
+  pool4: 28x28x1024.
+- ``pools="3x3", conv6=False, smoothing=True`` (the ACoL network, WE default; configs/backbone/
+  vgg16_pool3x3.yaml): MaxPool(3, s2, p1) as pools 1-4, MaxPool(3, s1, p1) as pool5, then the
+  AvgPool(3, s1, p1) smoothing: 14x14x512; with ``large_feature_map`` (the official ACoL
+  network) pool4 is MaxPool(3, s1, p1) too: 28x28.
 - an explicit list of five pools (``max2``, ``max3s2``, ``max3s1`` or null) for other plans.
 
 Points (:mod:`wsol.models.features`): ``conv<s>_<k>`` after each conv's ReLU, ``pool<s>`` after
@@ -35,14 +35,14 @@ VGG16_STAGES = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 51
 # Pool after each of the five stages: None (dropped), "max2" (torchvision's 2x2/s2),
 # "max3s2" (3x3, stride 2, pad 1) or "max3s1" (3x3, stride 1, pad 1).
 POOL_PLANS = {
-    ("cam", False): ("max2", "max2", "max2", "max2", None),
-    ("cam", True): ("max2", "max2", "max2", None, None),
-    ("acol", False): ("max3s2", "max3s2", "max3s2", "max3s2", "max3s1"),
-    ("acol", True): ("max3s2", "max3s2", "max3s2", "max3s1", "max3s1"),
-    # The benchmark's VggSpg: pool4 is MaxPool(3, s2, p1) (its F.max_pool2d after conv4_3),
-    # skipped with large_feature_map; no pool5 (and no conv6: its SPG head follows conv5_3).
-    ("spg", False): ("max2", "max2", "max2", "max3s2", None),
-    ("spg", True): ("max2", "max2", "max2", None, None),
+    ("2x2", False): ("max2", "max2", "max2", "max2", None),
+    ("2x2", True): ("max2", "max2", "max2", None, None),
+    ("3x3", False): ("max3s2", "max3s2", "max3s2", "max3s2", "max3s1"),
+    ("3x3", True): ("max3s2", "max3s2", "max3s2", "max3s1", "max3s1"),
+    # The benchmark's SPG network: pool4 is MaxPool(3, s2, p1) (its max_pool2d after conv4_3),
+    # skipped with large_feature_map; no pool5 (no conv6 either: the SPG head follows conv5_3).
+    ("2x2_pool4_3x3", False): ("max2", "max2", "max2", "max3s2", None),
+    ("2x2_pool4_3x3", True): ("max2", "max2", "max2", None, None),
 }
 POOL_KINDS = ("max2", "max3s2", "max3s1", None)
 
@@ -74,7 +74,7 @@ def _conv_indices(keys: Sequence[str], prefix: str = "features.") -> list[int]:
 
 
 def resolve_pools(pools: str | Sequence[str | None], large_feature_map: bool) -> tuple:
-    """The five pools of a plan name (``cam``, ``acol``, ``spg``) or of an explicit list.
+    """The five pools of a plan name (``2x2``, ``3x3``, ``2x2_pool4_3x3``) or an explicit list.
 
     Raises:
         ValueError: naming ``backbone.pools`` for an unknown plan, kind or length.
@@ -101,8 +101,8 @@ class VGGBackbone(Backbone):
     ``features.`` is new (so conv6 and every head train at the new-layer rate).
 
     Args:
-        pools: a plan name (``"cam"``, ``"acol"``, ``"spg"``) or five pool kinds, one after each
-            conv stage.
+        pools: a plan name (``"2x2"``, ``"3x3"``, ``"2x2_pool4_3x3"``) or five pool kinds, one
+            after each conv stage.
         large_feature_map: for a plan name, its 28x28 variant.
         conv6: add conv6 = Conv3x3(512→1024, p1) + ReLU (C = 1024; else 512).
         smoothing: without conv6, end with AvgPool(3, s1, p1) (both ACoL codes do).
@@ -112,14 +112,14 @@ class VGGBackbone(Backbone):
 
     def __init__(
         self,
-        pools: str | Sequence[str | None] = "cam",
+        pools: str | Sequence[str | None] = "2x2",
         large_feature_map: bool = False,
         conv6: bool = True,
         smoothing: bool = False,
     ):
         super().__init__()
         if conv6 and smoothing:
-            raise ValueError("backbone.smoothing needs backbone.conv6: false (ACoL's network)")
+            raise ValueError("backbone.smoothing needs backbone.conv6: false (the ACoL network)")
         self.pools = resolve_pools(pools, large_feature_map)
         self.features = make_vgg_features(self.pools)
         self.stride = 2 ** sum(pool in ("max2", "max3s2") for pool in self.pools)
@@ -203,18 +203,10 @@ class VGGBackbone(Backbone):
 @register_backbone("vgg16")
 def vgg16(
     large_feature_map: bool = False,
-    pools: str | Sequence[str | None] = "cam",
+    pools: str | Sequence[str | None] = "2x2",
     conv6: bool = True,
     smoothing: bool = False,
 ) -> VGGBackbone:
     """VGG16 in WSOL form (default CAM's: 14x14x1024 at 224 px, 28x28 with
-    ``large_feature_map``); ``pools="acol", conv6=False, smoothing=True`` is ACoL's network."""
+    ``large_feature_map``); ``pools="3x3", conv6=False, smoothing=True`` is the ACoL network."""
     return VGGBackbone(pools, large_feature_map=large_feature_map, conv6=conv6, smoothing=smoothing)
-
-
-@register_backbone("vgg16_acol")
-def vgg16_acol(large_feature_map: bool = False, smoothing: bool = True) -> VGGBackbone:
-    """VGG16 in the ACoL form: 14x14x512 (WE) or 28x28x512 (official, ``large_feature_map``)."""
-    return VGGBackbone(
-        "acol", large_feature_map=large_feature_map, conv6=False, smoothing=smoothing
-    )

@@ -13,16 +13,12 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from wsol.metrics.warmup import start_background_compilation
-from wsol.tasks.common import (
-    build_trainer,
-    checkpoint_to_evaluate,
-    config_to_store,
-    continue_in_run_dir,
-    resolve_ckpt_path,
-)
+from wsol.tasks.common import build_trainer, checkpoint_to_evaluate, config_to_store
 from wsol.tasks.hparams import log_hparams
 from wsol.tasks.interrupt import InterruptCheckpoint, RunInterrupted, SignalCatcher
-from wsol.utils.checkpoint import load_checkpoint
+from wsol.tasks.resume import check_resume_config, continue_in_run_dir, resolve_ckpt_path
+from wsol.tasks.run_folder import claim_task_folder, mark_started, release, remove_if_refused
+from wsol.utils.checkpoint import load_checkpoint, stored_config
 from wsol.utils.run import (
     apply_extras,
     logged_and_exact,
@@ -70,6 +66,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
             detail = f"resume with ckpt_path={last}" if last.is_file() else "no step had run"
             log.error("Run %s interrupted by %s; %s", cfg.paths.output_dir, _name(signum), detail)
             raise RunInterrupted(signum, detail) from error
+        except Exception:
+            # Refused before training started: the folder this run created goes.
+            remove_if_refused(cfg.paths.output_dir)
+            raise
+        finally:
+            release(cfg.paths.output_dir)  # the run is over: its folder is free to resume
 
 
 def _name(signum: int) -> str:
@@ -78,13 +80,17 @@ def _name(signum: int) -> str:
 
 def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
     apply_extras(cfg)
+    claim_task_folder(cfg)
     ckpt_path = resolve_ckpt_path(cfg.get("ckpt_path"), cfg)
+    resumed = False
     if ckpt_path:
         # Before anything is built: a truncated file is named, a hostile stored config refused.
-        load_checkpoint(ckpt_path)
-    if ckpt_path and cfg.get("train", True):
-        continue_in_run_dir(cfg, ckpt_path)
-    save_resolved_config(cfg, cfg.paths.output_dir)
+        checkpoint = load_checkpoint(ckpt_path)
+        if cfg.get("train", True):
+            stored = stored_config(checkpoint, ckpt_path)
+            check_resume_config(stored, config_to_store(cfg), ckpt_path)
+            resumed = continue_in_run_dir(cfg, ckpt_path)
+    save_resolved_config(cfg, cfg.paths.output_dir, overwrite=not resumed)
     L.seed_everything(cfg.seed, workers=True)
 
     datamodule = instantiate(cfg.data)
@@ -95,6 +101,7 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
     module = instantiate(cfg.module, _partial_=True)(run_config=run_config)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     trainer = build_trainer(cfg, extra_callbacks=[InterruptCheckpoint(catcher, last)])
+    mark_started(cfg.paths.output_dir)
 
     if cfg.get("train", True):
         compiling = compile_metrics_during_generation(datamodule, trainer)
@@ -105,7 +112,8 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
                 compiling.terminate()
             if compiling is not None:
                 compiling.wait()
-        ckpt_path = checkpoint_to_evaluate(trainer, cfg.get("eval_checkpoint", "last"))
+        which = cfg.get("eval_checkpoint", "last")
+        ckpt_path = checkpoint_to_evaluate(trainer, which, cfg.paths.output_dir)
     if ckpt_path is None:
         log.info("No checkpoint was saved: evaluating the final weights")
 
@@ -123,6 +131,6 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
     metrics.update(datamodule.split_counts())
     metrics = to_float_dict(metrics)
     write_metrics(metrics, cfg.paths.output_dir)
-    write_protocol(module.protocol, cfg.paths.output_dir)
+    write_protocol(module.protocol.to_dict(), cfg.paths.output_dir)
     log_hparams(trainer.loggers, cfg, metrics)
     return metrics

@@ -16,8 +16,6 @@ from wsol.utils.safe_instantiate import check_stored_config, instantiate_stored
 
 log = logging.getLogger("wsol")
 
-_BACKBONE_BUILDER = "wsol.models.build_backbone"
-
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint without unpickling arbitrary objects, and check its stored config.
@@ -61,17 +59,6 @@ def stored_config(checkpoint: dict, path: str | Path = "checkpoint") -> dict:
     return config
 
 
-def _without_pretrained_download(node):
-    """Backbones rebuilt from a checkpoint get their weights from it, never from a download."""
-    if isinstance(node, dict):
-        if str(node.get("_target_", "")).startswith(_BACKBONE_BUILDER):
-            node = {**node, "pretrained": False, "weights_path": None}
-        return {key: _without_pretrained_download(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_without_pretrained_download(value) for value in node]
-    return node
-
-
 def module_from_checkpoint(path: str | Path):
     """Rebuild the :class:`WSOLLitModule` of a checkpoint and load its weights.
 
@@ -80,8 +67,9 @@ def module_from_checkpoint(path: str | Path):
     """
     checkpoint = load_checkpoint(path)
     config = stored_config(checkpoint, path)
-    module_cfg = _without_pretrained_download(config["module"])
-    module = instantiate_stored(module_cfg, str(path), "module", _partial_=True)(run_config=config)
+    # The schema forces pretrained/weights_path off: the weights are the checkpoint's.
+    module = instantiate_stored(config["module"], str(path), "module", _partial_=True)
+    module = module(run_config=config)
     missing, unexpected = module.load_state_dict(checkpoint["state_dict"], strict=False)
     if missing or unexpected:
         raise ValueError(

@@ -10,7 +10,8 @@ count; None while the root is unset (validation then names ``num_classes``).
 
 ``${wsol.backbone_norm:mean|std,BACKBONE_NAME}`` is the input normalization the backbone's weights
 expect, declared where the backbone is registered (:func:`wsol.models.backbone_normalization`);
-ImageNet's when the name is null (no backbone in the config).
+ImageNet's when the name is null (no backbone in the config). ``backbone=timm`` adds the model
+name: ``${wsol.backbone_norm:mean,timm,${backbone.model_name}}``.
 
 ``${wsol.cwd:}`` is the directory relative paths start from (``paths.root_dir``). Hydra's own
 ``${hydra:runtime.cwd}`` only resolves once Hydra has set its config: a multirun resolves
@@ -55,11 +56,12 @@ def class_count(metadata_root) -> int | None:
     return sum(1 for line in names.read_text(encoding="utf-8-sig").splitlines() if line.strip())
 
 
-def backbone_norm(which, name) -> list[float]:
-    """``mean`` or ``std`` of the registered backbone ``name`` (see the module docstring)."""
+def backbone_norm(which, name, *values) -> list[float]:
+    """``mean`` or ``std`` of the registered backbone ``name`` (see the module docstring);
+    ``values``: options its normalization depends on (timm's model name)."""
     from wsol.models.registry import backbone_normalization
 
-    return backbone_normalization(which, name)
+    return backbone_normalization(which, name, *values)
 
 
 def register_resolvers() -> None:

@@ -37,9 +37,16 @@ def print_config(cfg: DictConfig) -> None:
 
 
 @rank_zero_only
-def save_resolved_config(cfg: DictConfig, output_dir: str | Path) -> Path:
-    """Write the fully resolved config next to Hydra's own (unresolved) .hydra/config.yaml."""
+def save_resolved_config(cfg: DictConfig, output_dir: str | Path, overwrite: bool = True) -> Path:
+    """Write the fully resolved config next to Hydra's own (unresolved) .hydra/config.yaml.
+
+    ``overwrite=False`` (a resumed run) keeps the run's first one: the resume's own config is
+    in ``.hydra/resume-<name>/``, and may differ only in keys that are safe to change.
+    """
     path = Path(output_dir) / "config_resolved.yaml"
+    if path.is_file() and not overwrite:
+        log.info("Resumed run: %s kept as it was written", path)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(OmegaConf.to_yaml(cfg, resolve=True))
     return path

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import math
+import re
 import sys
 import types
 import typing
@@ -27,6 +29,8 @@ from typing import Annotated, Any, Literal, Union
 from hydra.experimental.callback import Callback
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from wsol.evaluation.protocol import SETTINGS as PROTOCOL_SETTINGS
 
 
 class ConfigValidationError(ValueError):
@@ -55,10 +59,12 @@ class Interval:
         return kind
 
     def check(self, value: Any) -> str | None:
-        """None when ``value`` fits, else what was expected."""
+        """None when ``value`` fits, else what was expected (NaN and infinities never fit)."""
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not number or (self.integer and not isinstance(value, int)):
             return self.describe()
+        if not math.isfinite(value):
+            return f"a finite {self.describe().removeprefix('a ').removeprefix('an ')}"
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return self.describe()
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
@@ -117,6 +123,30 @@ class Each:
         return None
 
 
+@dataclass(frozen=True)
+class FolderName:
+    """One safe path component of bounded length (a run folder's name), or null; a number is
+    a name (``run_name=$SLURM_JOB_ID``)."""
+
+    max_length: int = 100
+
+    def describe(self) -> str:
+        return (
+            f"null or one folder name of at most {self.max_length} characters from "
+            "[A-Za-z0-9._,=+-], not starting with '.', '-' or '+' (no '/', no '..')"
+        )
+
+    def check(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return self.describe()
+        text = str(value)
+        if len(text) > self.max_length or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._,=+-]*", text):
+            return self.describe()
+        return None
+
+
 def _int(low: int | None = None, high: int | None = None) -> Interval:
     return Interval(low, high, integer=True)
 
@@ -132,7 +162,7 @@ RULES: dict[str, Any] = {
     "test": _flag(),
     "eval_checkpoint": OneOf(("last", "best")),
     "ckpt_path": Kind(str, nullable=True),
-    "run_name": Kind(str, nullable=True),
+    "run_name": FolderName(),
     "split": Kind(str, nullable=True),
     "trainer.max_epochs": Nullable(_int(-1)),
     "trainer.min_epochs": Nullable(_int(0)),
@@ -148,12 +178,27 @@ RULES: dict[str, Any] = {
     "data.train_crop": _int(1),
     "data.eval_size": _int(1),
     "data.num_classes": Nullable(_int(1)),
-    "eval.cam_curve_interval": Interval(0, 1, low_open=True, high_open=True),
-    "eval.iou_thresholds": Each(Interval(0, 100, low_open=True, high_open=True, integer=True)),
-    "eval.loc_multi_contour": _flag(),
+    # The protocol's settings and rules are listed once, in wsol.evaluation.protocol.
+    **{f"eval.{name}": setting for name, setting in PROTOCOL_SETTINGS.items()},
     "module.head_lr_mult": Interval(0, low_open=True),
     "module.scheduler_interval": OneOf(("step", "epoch")),
     "module.optimizer.lr": Interval(0, low_open=True),
+    "module.optimizer.weight_decay": Interval(0),
+    "module.optimizer.momentum": Interval(0, 1, high_open=True),
+    "module.scheduler.gamma": Interval(0, 1, low_open=True),
+    "module.scheduler.step_size": _int(1),
+    "module.scheduler.pct_start": Interval(0, 1, low_open=True, high_open=True),
+    "data.mean": Each(Interval(0, 1)),
+    "data.std": Each(Interval(0, low_open=True)),
+    "data.preparer.image_size": _int(8),
+    "data.preparer.train_size": _int(1),
+    "data.preparer.val_size": _int(1),
+    "data.preparer.test_size": _int(1),
+    "data.preparer.num_classes": _int(1),
+    "trainer.gradient_clip_val": Nullable(Interval(0)),
+    "trainer.limit_train_batches": Nullable(Interval(0, low_open=True)),
+    "trainer.limit_val_batches": Nullable(Interval(0)),
+    "trainer.limit_test_batches": Nullable(Interval(0)),
     "module.channels_last": _flag(),
     "slurm.auto_requeue": _flag(),
     "slurm.requeue_signal": OneOf(("SIGUSR1", "SIGUSR2", "SIGTERM", "SIGINT", "SIGHUP")),
@@ -310,8 +355,23 @@ def _walk(node: Any, key: str, problems: list[str]) -> None:
             _walk(child, f"{key}[{index}]", problems)
 
 
+def _non_finite(node: Any, key: str, problems: list[str]) -> None:
+    """Every float option is finite: NaN and infinities pass no range rule, so none is taken."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            if not (key == "" and name == "hydra"):
+                _non_finite(value, f"{key}.{name}" if key else str(name), problems)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _non_finite(value, f"{key}[{index}]", problems)
+    elif isinstance(node, float) and not math.isfinite(node):
+        problems.append(f"{key}: must be a finite number, got {node!r}")
+
+
 def config_problems(cfg: DictConfig) -> list[str]:
     """Every problem of ``cfg``: ``"<full key>: <what is allowed>, got <value>"``."""
+    from wsol.utils.combinations import combination_problems
+
     problems = []
     for key, rule in RULES.items():
         value = _select(cfg, key)
@@ -324,6 +384,13 @@ def config_problems(cfg: DictConfig) -> list[str]:
     by_target: list[str] = []
     _walk(cfg, "", by_target)
     problems += [p for p in by_target if p.split(":", 1)[0] not in reported]
+    reported = {problem.split(":", 1)[0] for problem in problems}
+    plain = {k: _value(cfg, k) for k in cfg if k != "hydra"}
+    non_finite: list[str] = []
+    _non_finite({k: v for k, v in plain.items() if v is not _UNSET}, "", non_finite)
+    problems += [p for p in non_finite if p.split(":", 1)[0] not in reported]
+    if not problems:  # combinations of options that are each valid
+        problems += combination_problems(cfg)
     return list(dict.fromkeys(problems))
 
 
@@ -352,5 +419,16 @@ class ValidateConfig(Callback):
         self._validate(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        # The sweep's base config; each job's own values are checked again when it starts.
+        """The sweep's base config, then every job's own (:mod:`wsol.utils.sweep_jobs`), all
+        before the first job starts."""
+        from wsol.utils.sweep_jobs import job_configs
+
         self._validate(config)
+        problems = []
+        for overrides, job in job_configs(config):
+            problems += [f"job {' '.join(overrides)}: {p}" for p in config_problems(job)]
+        if problems:
+            sys.stderr.write(
+                "invalid multirun (no job was run):\n  " + "\n  ".join(problems) + "\n"
+            )
+            raise SystemExit(1)
