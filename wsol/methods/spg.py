@@ -21,7 +21,7 @@ Guidance and loss (:mod:`wsol.methods.spg_seeds`, every map upsampled to the inp
   thresholds default to the benchmark's ``spg_threshold_*`` (0.7/0.01, 0.5/0.05, 0.7/0.1).
 
 Scored map: the A class maps (``SPG_A4``'s output, raw), as the benchmark's ``return_cam``.
-The B and C maps are shown next to it (``extra_maps``; class-agnostic, one channel repeated).
+The B and C maps are shown and can be scored next to it (``extra_maps``, one map per image).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wsol.methods.base import WSOLMethod
-from wsol.methods.outputs import MethodOutput
+from wsol.methods.outputs import ExtraMap, MethodOutput
 from wsol.methods.spg_seeds import (
     fused_attention,
     label_attention,
@@ -182,7 +182,11 @@ class SPGMethod(WSOLMethod):
         "branch_b2": "SPG_B_2a",
         "branch_c": "SPG_C",
     }
-    extra_maps = {"map_b1": "B1", "map_b2": "B2", "map_c": "C"}
+    extra_maps = {
+        "logits_b1": ExtraMap("B1", per_class=False),
+        "logits_b2": ExtraMap("B2", per_class=False),
+        "logits_c": ExtraMap("C", per_class=False),
+    }
 
     def __init__(
         self,
@@ -269,8 +273,7 @@ class SPGMethod(WSOLMethod):
         Returns:
             logits [B, K] and class maps [B, K, h, w] of classifier A (the scored map). aux:
             ``logits_b1``, ``logits_b2``, ``logits_c`` [B, 1, h_*, w_*]; ``attention`` [B, H, W]
-            and ``fused_attention`` [B, H, W] (detached); ``constant_attention`` [B] bool;
-            ``map_b1``/``map_b2``/``map_c`` (the branch logits repeated over K, for display).
+            and ``fused_attention`` [B, H, W] (detached); ``constant_attention`` [B] bool.
         """
         taps = tap_backbone(self.backbone, images, (self.b1_at, self.b2_at))
         maps, logits, penultimate = self.head(taps["final"])
@@ -289,8 +292,6 @@ class SPGMethod(WSOLMethod):
             "constant_attention": constant,
             "fused_attention": fused_attention(logits_b1, logits_b2, frame),
         }
-        for name, value in (("map_b1", logits_b1), ("map_b2", logits_b2), ("map_c", logits_c)):
-            aux[name] = value.detach().expand(-1, self.num_classes, -1, -1)
         return MethodOutput(logits=logits, class_maps=maps, aux=aux)
 
     # ------------------------------------------------------------------ loss
