@@ -11,6 +11,13 @@ The winner is the run (and the setting) with the best validation metric: the one
 optimizes (the runs' ``optimized_metric`` unless ``--metric`` says otherwise); test numbers
 never choose. ``--analyses`` adds part/whole coverage and each method-declared extra map,
 evaluated from each run's last checkpoint (``wsol.analysis.run_analyses``).
+
+``--published RUN_DIR...`` compares runs of the benchmark's experiment configs with the table
+they reproduce instead (``wsol.analysis.published``): one row per run with setup, published,
+measured and difference, printed and written to ``published.md`` in the first directory (or
+``--output``):
+
+    python scripts/summarize_sweep.py --published logs/train/runs/cub_vgg16_cam logs/train/multiruns
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import math
 import sys
 from pathlib import Path
 
+from wsol.analysis.published import compare_run, comparison_markdown, find_runs
 from wsol.analysis.run_analyses import analyse_run
 from wsol.analysis.summary import markdown_table
 from wsol.analysis.sweep import TEST_METRICS, common_overrides, group_rows, read_sweep, run_rows
@@ -32,7 +40,19 @@ ANALYSIS_COLUMNS = ("map/object_coverage", "map/part_coverage")
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("multirun_dir", type=Path, help="the sweep directory (hydra.sweep.dir)")
+    parser.add_argument(
+        "multirun_dir",
+        type=Path,
+        nargs="+",
+        help="the sweep directory (hydra.sweep.dir); with --published: run or sweep directories",
+    )
+    parser.add_argument(
+        "--published",
+        action="store_true",
+        help="compare each run with the published number its config names (setup, published, "
+        "measured, difference)",
+    )
+    parser.add_argument("--output", type=Path, help="--published: the Markdown file written")
     parser.add_argument(
         "--metric",
         help="validation metric that picks the winner "
@@ -77,8 +97,24 @@ def add_analyses(runs, split: str) -> list[str]:
     return [*ANALYSIS_COLUMNS, *extra]
 
 
+def compare_published(directories: list[Path], output: Path | None) -> int:
+    """Print and write the published-vs-measured table of every run under ``directories``."""
+    rows = [compare_run(run) for run in find_runs(directories)]
+    text = "# Measured against published\n\n" + comparison_markdown(rows) + "\n"
+    path = output or directories[0] / "published.md"
+    path.write_text(text, encoding="utf-8")
+    print(text)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.published:
+        return compare_published(args.multirun_dir, args.output)
+    if len(args.multirun_dir) != 1:
+        raise SystemExit("summarize_sweep.py: give one multirun directory (or --published)")
+    args.multirun_dir = args.multirun_dir[0]
     runs = read_sweep(args.multirun_dir)
     declared = {run.optimized_metric for run in runs if run.optimized_metric}
     metric = args.metric or (declared.pop() if len(declared) == 1 else DEFAULT_METRIC)

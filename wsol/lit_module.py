@@ -2,9 +2,12 @@
 
 Validation and test take the class maps from the same forward pass as the logits, pick the
 ground-truth class (GT-known) and turn them into score maps with the one CAM pipeline
-(`wsol.cams.pipeline.scoremaps`) for the protocol metrics. The CAM threshold that maximizes
+(`wsol.cams.pipeline.scoremaps`) for the protocol metrics: the steps call the one evaluation
+entry's per-batch step (`wsol.evaluation.loop.score_batch`) and feed a
+`wsol.evaluation.evaluators.ProtocolMetrics` per split. The CAM threshold that maximizes
 MaxBoxAcc(50) on validation is kept in a buffer and the other protocol settings in the
-hyper-parameters (`WSOLLitModule.protocol`), so the whole protocol travels in the checkpoint:
+hyper-parameters (`WSOLLitModule.protocol`, a `wsol.evaluation.Protocol`), so the whole
+protocol travels in the checkpoint:
 the test split, ``wsol-eval`` and ``wsol-predict`` use the threshold chosen on validation,
 never one chosen on test.
 """
@@ -12,7 +15,7 @@ never one chosen on test.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -20,30 +23,20 @@ from lightning.pytorch import LightningModule
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import OmegaConf
 from torch import Tensor
-from torchmetrics import MeanMetric, SumMetric
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from wsol.cams.pipeline import scoremaps
+from wsol.evaluation.evaluators import ProtocolMetrics
+from wsol.evaluation.loop import score_batch
+from wsol.evaluation.protocol import Protocol
 from wsol.methods.base import WSOLMethod
-from wsol.metrics import WSOLMetrics, result_keys
+from wsol.metrics import result_keys
 from wsol.utils.optim import (
     build_scheduler,
     describe_epoch_learning_rates,
     epoch_learning_rates,
 )
-
-
-def _percentages(values: Sequence) -> list[int]:
-    return [int(v) for v in values]
-
-
-# Evaluation settings kept as hyper-parameters, each with its plain-data type; with the
-# ``loc_threshold`` buffer they form the protocol a checkpoint is scored with.
-PROTOCOL_SETTINGS: dict[str, Callable] = {
-    "cam_curve_interval": float,
-    "iou_thresholds": _percentages,
-    "loc_multi_contour": bool,
-}
 
 
 def plain_container(config: Any) -> dict:
@@ -66,13 +59,14 @@ class WSOLLitModule(LightningModule):
             in when the scheduler takes them and the config leaves them out (OneCycleLR).
         scheduler_interval: ``"step"`` or ``"epoch"``.
         head_lr_mult: learning-rate multiplier of the new layers (heads, added convs).
-        cam_curve_interval: CAM threshold step of the protocol (0.01 → 100 thresholds).
-        iou_thresholds: IoU thresholds (percent) of MaxBoxAccV2.
-        loc_multi_contour: whether GT-known/top-1 loc use every contour's box (V2 style)
-            instead of the classic largest-contour box.
+        protocol: the evaluation protocol (a `Protocol` or its plain data, the ``eval`` config
+            group); its ``loc_threshold``, if given, is the starting value of the buffer that
+            each validation then sets.
         channels_last: run the network in NHWC memory layout (faster convolutions).
         run_config: the resolved run configuration as plain containers; stored in the checkpoint so
             ``wsol-eval``/``wsol-predict`` rebuild the same network from the checkpoint alone.
+        **protocol_settings: protocol settings given one by one (how checkpoints written before
+            the ``protocol`` argument store them); checked by `Protocol.from_dict`.
     """
 
     def __init__(
@@ -82,25 +76,31 @@ class WSOLLitModule(LightningModule):
         scheduler: Callable[..., Any] | None = None,
         scheduler_interval: str = "step",
         head_lr_mult: float = 10.0,
-        cam_curve_interval: float = 0.01,
-        iou_thresholds: Sequence[int] = (30, 50, 70),
-        loc_multi_contour: bool = False,
+        protocol: Protocol | Mapping | None = None,
         channels_last: bool = True,
         run_config: dict | None = None,
+        **protocol_settings,
     ) -> None:
         super().__init__()
         if scheduler_interval not in ("step", "epoch"):
             raise ValueError(
                 f"module.scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}"
             )
+        if protocol is not None and protocol_settings:
+            raise ValueError(
+                "module: give the protocol as module.protocol, not also "
+                f"{sorted(protocol_settings)}"
+            )
+        if not isinstance(protocol, Protocol):
+            protocol = Protocol.from_dict(
+                plain_container(protocol) or protocol_settings, where="module.protocol"
+            )
         self.save_hyperparameters(
             {
                 "run_config": plain_container(run_config),
                 "head_lr_mult": float(head_lr_mult),
                 "scheduler_interval": scheduler_interval,
-                "cam_curve_interval": float(cam_curve_interval),
-                "iou_thresholds": _percentages(iou_thresholds),
-                "loc_multi_contour": bool(loc_multi_contour),
+                "protocol": protocol.settings(),
                 "channels_last": bool(channels_last),
             }
         )
@@ -114,41 +114,35 @@ class WSOLLitModule(LightningModule):
         num_classes = method.num_classes
         self.train_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
         self.val_loss = MeanMetric()
-        self.val_invalid = SumMetric()
-        self.test_invalid = SumMetric()
-        self.val_metrics = self._make_metrics(with_masks=False)
-        self.test_metrics = self._make_metrics(with_masks=False)
         self.last_val_results: dict | None = None
         self.last_test_results: dict | None = None
         # Threshold maximizing MaxBoxAcc(50) on validation; NaN until a validation has run.
         self.register_buffer("loc_threshold", torch.tensor(math.nan, dtype=torch.float64))
+        if protocol.loc_threshold is not None:
+            self.loc_threshold.fill_(protocol.loc_threshold)
+        self.val_metrics = self._make_evaluator(with_masks=False)
+        self.test_metrics = self._make_evaluator(with_masks=False)
 
     @property
-    def protocol(self) -> dict:
-        """The evaluation protocol this module scores with, as plain data: the settings of
-        `PROTOCOL_SETTINGS` and ``loc_threshold`` (chosen on validation; None before one ran).
-        All of it travels in the checkpoint (hyper-parameters and a buffer)."""
+    def protocol(self) -> Protocol:
+        """The evaluation protocol this module scores with: the settings stored in the
+        hyper-parameters and ``loc_threshold`` (the buffer chosen on validation; None before
+        one ran). All of it travels in the checkpoint."""
         threshold = float(self.loc_threshold)
-        settings = {name: cast(self.hparams[name]) for name, cast in PROTOCOL_SETTINGS.items()}
-        return {**settings, "loc_threshold": None if math.isnan(threshold) else threshold}
+        return Protocol.from_dict(
+            {**self.hparams.protocol, "loc_threshold": None if math.isnan(threshold) else threshold}
+        )
 
     def set_protocol(self, **settings) -> None:
-        """Replace protocol settings (names of `PROTOCOL_SETTINGS`); the next validate/test
+        """Replace protocol settings (names of `Protocol.NAMES`); the next validate/test
         builds its metrics with them."""
-        unknown = set(settings) - set(PROTOCOL_SETTINGS)
+        unknown = set(settings) - set(Protocol.NAMES)
         if unknown:
             raise ValueError(f"not an evaluation protocol setting: {sorted(unknown)}")
-        for name, value in settings.items():
-            self.hparams[name] = PROTOCOL_SETTINGS[name](value)
+        self.hparams["protocol"] = self.protocol.replace(**settings).settings()
 
-    def _make_metrics(self, with_masks: bool) -> WSOLMetrics:
-        hp = self.hparams
-        return WSOLMetrics(
-            cam_curve_interval=hp.cam_curve_interval,
-            iou_thresholds=tuple(hp.iou_thresholds),
-            with_masks=with_masks,
-            loc_multi_contour=hp.loc_multi_contour,
-        )
+    def _make_evaluator(self, with_masks: bool) -> ProtocolMetrics:
+        return ProtocolMetrics(self.protocol, with_masks=with_masks)
 
     # ----------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -157,9 +151,9 @@ class WSOLLitModule(LightningModule):
         if datamodule is None or not hasattr(datamodule, "has_masks"):
             return
         if stage in ("fit", "validate"):
-            self.val_metrics = self._make_metrics(datamodule.has_masks(datamodule.val_split))
+            self.val_metrics = self._make_evaluator(datamodule.has_masks(datamodule.val_split))
         if stage == "test":
-            self.test_metrics = self._make_metrics(datamodule.has_masks(datamodule.test_split))
+            self.test_metrics = self._make_evaluator(datamodule.has_masks(datamodule.test_split))
 
     def network_input(self, images: Tensor) -> Tensor:
         """Images in the network's memory layout (``channels_last``)."""
@@ -174,7 +168,8 @@ class WSOLLitModule(LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         images, labels = batch["images"], batch["labels"]
         output = self.method(self.network_input(images), labels)
-        losses = self.method.loss(output, labels)
+        self.method.check_output(output, len(labels))
+        losses = self._method_loss(output, batch)
         self.train_acc(output.logits.detach(), labels)
         batch_size = labels.numel()
         for name, value in losses.items():
@@ -199,21 +194,22 @@ class WSOLLitModule(LightningModule):
         return losses["loss"]
 
     # ----------------------------------------------------------------- evaluation
-    def _evaluate_batch(self, batch: dict, metrics: WSOLMetrics, invalid: SumMetric) -> dict:
-        """GT-known CAMs from one forward pass → protocol score maps → metric update."""
-        images, labels = batch["images"], batch["labels"]
-        output = self.method(self.network_input(images), labels)
-        cams = self.method.cams(output, labels)
-        maps, bad = scoremaps(cams, tuple(images.shape[-2:]))
-        metrics.update(
-            maps, batch["gt_boxes"], labels, output.logits, gt_masks=batch.get("gt_masks")
-        )
-        invalid.update(bad.sum())
-        return {"output": output, "scoremaps": maps, "invalid": bad}
+    def _evaluate_batch(self, batch: dict, evaluator: ProtocolMetrics) -> dict:
+        """GT-known CAMs from one forward pass → protocol score maps → the split's metrics."""
+        scored = score_batch(self.method, batch, prepare=self.network_input)
+        self.method.check_output(scored.output, len(batch["labels"]))
+        evaluator.process(scored)
+        return {"output": scored.output, "scoremaps": scored.scoremaps, "invalid": scored.invalid}
+
+    def _method_loss(self, output, batch: dict) -> dict[str, Tensor]:
+        """The method's loss of a batch; the batch entries it declares in ``loss_targets``
+        (localization targets of fully supervised baselines) are passed by name."""
+        targets = {key: batch.get(key) for key in self.method.loss_targets}
+        return self.method.loss(output, batch["labels"], **targets)
 
     def validation_step(self, batch: dict, batch_idx: int) -> dict:
-        result = self._evaluate_batch(batch, self.val_metrics, self.val_invalid)
-        loss = self.method.loss(result["output"], batch["labels"])["loss"]
+        result = self._evaluate_batch(batch, self.val_metrics)
+        loss = self._method_loss(result["output"], batch)["loss"]
         self.val_loss.update(loss, weight=batch["labels"].numel())
         return result
 
@@ -221,7 +217,6 @@ class WSOLLitModule(LightningModule):
         values = self.val_metrics.compute()
         self._log_results("val", values)
         self.log("val/loss", self.val_loss)
-        self.log("val/invalid_cams", self.val_invalid)
         self.last_val_results = values
         if not self.trainer.sanity_checking and values.get("loc_threshold") is not None:
             # Mask-only splits (no boxes) have no localization threshold.
@@ -229,21 +224,20 @@ class WSOLLitModule(LightningModule):
         self.val_metrics.reset()
 
     def on_test_epoch_start(self) -> None:
-        threshold = float(self.loc_threshold)
-        self.test_metrics.loc.set_threshold(None if math.isnan(threshold) else threshold)
-        if math.isnan(threshold):
+        threshold = self.protocol.loc_threshold
+        self.test_metrics.set_threshold(threshold)
+        if threshold is None:
             rank_zero_info(
                 "No validation threshold in this checkpoint: top-1/GT-known loc on test use "
                 "the threshold maximizing MaxBoxAcc(50) on test itself (test/loc_threshold)."
             )
 
     def test_step(self, batch: dict, batch_idx: int) -> dict:
-        return self._evaluate_batch(batch, self.test_metrics, self.test_invalid)
+        return self._evaluate_batch(batch, self.test_metrics)
 
     def on_test_epoch_end(self) -> None:
         values = self.test_metrics.compute()
         self._log_results("test", values)
-        self.log("test/invalid_cams", self.test_invalid)
         self.last_test_results = values
         self.test_metrics.reset()
 
@@ -262,16 +256,31 @@ class WSOLLitModule(LightningModule):
         Returns:
             ``probabilities`` [B, K] (softmax), ``cams`` [B, h, w] of the top-1 class,
             ``scoremaps`` [B, S, S] float64 in [0, 1] (the protocol's pipeline, evaluation
-            frame) and ``invalid`` [B] bool (maps that could not be normalized, all zeros).
+            frame), ``invalid`` [B] bool (maps that could not be normalized, all zeros) and
+            ``extra_scoremaps``: caption → [B, S, S] of each map the method declares
+            (``extra_maps``, top-1 class), through the same pipeline.
         """
         images = batch["images"]
         if images is None:
             return None
         output = self(images)
+        self.method.check_output(output, len(images))
         probabilities = output.logits.softmax(dim=1)
-        cams = self.method.cams(output, probabilities.argmax(dim=1))
-        maps, invalid = scoremaps(cams, tuple(images.shape[-2:]))
-        return {"probabilities": probabilities, "cams": cams, "scoremaps": maps, "invalid": invalid}
+        top1 = probabilities.argmax(dim=1)
+        cams = self.method.cams(output, top1)
+        frame = tuple(images.shape[-2:])
+        maps, invalid = scoremaps(cams, frame)
+        extras = {
+            declared.caption: scoremaps(self.method.extra_map(output, key, top1), frame)[0]
+            for key, declared in self.method.declared_maps().items()
+        }
+        return {
+            "probabilities": probabilities,
+            "cams": cams,
+            "scoremaps": maps,
+            "invalid": invalid,
+            "extra_scoremaps": extras,
+        }
 
     # ----------------------------------------------------------------- optimization
     def configure_optimizers(self) -> dict:

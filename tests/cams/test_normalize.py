@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from wsol.cams.normalize import minmax_normalize, scoremaps_from_cams, upsample_cams
+from wsol.cams.normalize import minmax_normalize, upsample_cams
 from wsol.cams.pipeline import scoremaps
 
 
@@ -71,17 +71,17 @@ def test_nan_inf_and_constant_maps_become_zeros_and_are_flagged():
     assert out[0].max() == 1.0 and out[4].min() == 0.0
 
 
-def test_scoremaps_from_cams_feeds_the_metrics():
+def test_pipeline_scoremaps_of_cams_feed_the_metrics():
     from wsol.metrics import MaxBoxAcc
 
     cams = torch.zeros(2, 7, 7)
     cams[0, 2:4, 2:4] = 3.0
-    scoremaps, invalid = scoremaps_from_cams(cams, (56, 56))
+    maps, invalid = scoremaps(cams, (56, 56))
     assert invalid.tolist() == [False, True]  # the second CAM is constant
-    assert scoremaps.dtype == torch.float64 and tuple(scoremaps.shape) == (2, 56, 56)
-    assert scoremaps.min() >= 0 and scoremaps.max() <= 1
+    assert maps.dtype == torch.float64 and tuple(maps.shape) == (2, 56, 56)
+    assert maps.min() >= 0 and maps.max() <= 1
     metric = MaxBoxAcc()
-    metric.update(scoremaps, [[[12, 12, 35, 35]], [[0, 0, 0, 0]]])
+    metric.update(maps, [[[12, 12, 35, 35]], [[0, 0, 0, 0]]])
     assert 0 <= float(metric.compute()["value"]) <= 100
 
 
@@ -104,9 +104,24 @@ def test_pipeline_picks_each_images_class_then_upsamples_and_normalizes():
     assert invalid.tolist() == [False, False, True] and out.dtype == torch.float64
     same, _ = scoremaps(maps[[0, 1, 2], [3, 0, 1]], (28, 28))  # [B, h, w] maps directly
     assert torch.equal(same, out)
-    assert torch.equal(
-        scoremaps_from_cams(maps[:, 0], (28, 28))[0], scoremaps(maps[:, 0], (28, 28))[0]
-    )
+
+
+def test_normalize_does_not_import_the_pipeline():
+    """The two steps know nothing of the pipeline built on them (no import cycle, no alias)."""
+    import ast
+    import inspect
+
+    import wsol.cams.normalize as normalize
+
+    tree = ast.parse(inspect.getsource(normalize))
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for alias in node.names
+    }
+    assert not any(name and name.startswith("wsol") for name in imported), imported
+    assert not hasattr(normalize, "scoremaps_from_cams")
 
 
 @pytest.mark.parametrize(

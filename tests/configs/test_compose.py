@@ -70,11 +70,21 @@ def test_backbone_options(make_config, option):
     assert isinstance(backbone, Backbone) and backbone.out_channels > 0
 
 
+# Methods that need more than the default tiny CNN gives (TS-CAM: class token and attention).
+METHOD_BACKBONE = {
+    "tscam": [
+        "backbone=timm_vit",
+        "backbone.pretrained=false",
+        "backbone.model_name=deit_tiny_patch16_224",
+    ]
+}
+
+
 # Post-hoc methods explain a trained classifier and run under wsol-eval only: every one of them
 # is built in tests/cams/test_posthoc.py.
 @pytest.mark.parametrize("option", [o for o in options("method") if not o.startswith("posthoc")])
 def test_method_options(make_config, option):
-    cfg = make_config("train", [f"method={option}"])
+    cfg = make_config("train", [f"method={option}", *METHOD_BACKBONE.get(option, [])])
     method = instantiate(cfg.method)
     assert isinstance(method, WSOLMethod) and method.num_classes == cfg.data.num_classes
 
@@ -110,7 +120,7 @@ def test_eval_options(make_config, option):
     cfg = make_config("train", [f"eval={option}"])
     assert 0 < cfg.eval.cam_curve_interval < 1
     module = instantiate(cfg.module)
-    assert module.hparams.cam_curve_interval == cfg.eval.cam_curve_interval
+    assert module.protocol.cam_curve_interval == cfg.eval.cam_curve_interval
 
 
 @pytest.mark.parametrize("option", options("trainer"))

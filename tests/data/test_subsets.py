@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.wsoleval_fixture import NUM_CLASSES, SPLIT_SIZES, write_wsoleval
 from wsol.data.datamodule import WSOLDataModule
 from wsol.data.formats.wsoleval import read_split
-from wsol.data.subsets import few_shot_subset, proxy_subset
+from wsol.data.subsets import few_shot_subset, proxy_subset, split_summary
 
 
 @pytest.fixture(scope="module")
@@ -34,12 +34,16 @@ def test_few_shot_takes_n_per_class_in_order_and_is_seeded(roots):
     assert few_shot_subset(val, 0) is val
 
 
-def test_few_shot_names_the_short_classes(roots):
+def test_few_shot_keeps_every_image_of_a_short_class_and_says_so(roots, caplog):
+    """More images asked than a class has (the benchmark's CUBV2 val: 3 of class 58): the
+    class keeps all of them, and the log and split_summary give the split's size."""
     val = split(roots, "val")
-    with pytest.raises(
-        ValueError, match=r"fewer images for 2 classes \(class 0: 10, class 1: 10\)"
-    ):
-        few_shot_subset(val, 11)
+    with caplog.at_level("INFO", logger="wsol"):
+        subset = few_shot_subset(val, 11)
+    assert subset.records == val.records
+    assert "2 classes, 20 images; 2 class(es) have fewer than 11 images" in caplog.text
+    assert "(class 0: 10, class 1: 10)" in caplog.text
+    assert split_summary(subset, "val") == {"data/val_classes": 2.0, "data/val_images": 20.0}
     with pytest.raises(ValueError, match="must be >= 0"):
         few_shot_subset(val, -1)
 

@@ -1,10 +1,11 @@
 """Tiny data sets in the wsolevaluation metadata format, and torchvision-format weight files.
 
-``write_wsoleval(root, masks)`` writes train/val/test splits of small PNGs (boxes, or
-OpenImages-style instance + ignore masks), a train ``image_ids_proxy.txt`` (ImageNet's proxy
-training set) and returns the three roots. ``torchvision_weights(name, path)`` saves a state dict
-shaped like torchvision's file for a backbone (random values, one tensor marked) without any
-download.
+``write_wsoleval(root, masks, short_val)`` writes train/val/test splits of small PNGs (boxes,
+or OpenImages-style instance + ignore masks), a train ``image_ids_proxy.txt`` (ImageNet's proxy
+training set) and returns the three roots; ``short_val`` gives the last class only that many
+val images (the benchmark's CUBV2 val has 3 images of class 58).
+``torchvision_weights(name, path)`` saves a state dict shaped like torchvision's file for a
+backbone (random values, one tensor marked) without any download.
 """
 
 from __future__ import annotations
@@ -21,18 +22,33 @@ NUM_CLASSES = 2
 IMAGE_SIZE = (40, 30)  # width, height
 
 
-def write_wsoleval(root: Path, masks: bool = False) -> tuple[Path, Path, Path]:
-    """Write the splits under ``root``; returns (metadata_root, data_root, mask_root)."""
+def write_wsoleval(
+    root: Path,
+    masks: bool = False,
+    short_val: int | None = None,
+    sizes: dict[str, int] | None = None,
+) -> tuple[Path, Path, Path]:
+    """Write the splits under ``root``; returns (metadata_root, data_root, mask_root).
+
+    Args:
+        root: folder to write into.
+        masks: OpenImages-style masks instead of boxes.
+        short_val: val images of the last class (default: as many as the others).
+        sizes: images per class of each split (default ``SPLIT_SIZES``).
+    """
     rng = np.random.default_rng(0)
     meta, data, mask_root = root / "metadata", root / "images", root / "masks"
     width, height = IMAGE_SIZE
-    for split, per_class in SPLIT_SIZES.items():
+    for split, per_class in (sizes or SPLIT_SIZES).items():
         (meta / split).mkdir(parents=True)
         (data / split).mkdir(parents=True)
         (mask_root / split).mkdir(parents=True)
         ids, labels, sizes, loc = [], [], [], []
         for label in range(NUM_CLASSES):
-            for index in range(per_class):
+            count = per_class
+            if split == "val" and short_val is not None and label == NUM_CLASSES - 1:
+                count = short_val
+            for index in range(count):
                 image_id = f"{split}/c{label}_{index}.png"
                 pixels = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
                 Image.fromarray(pixels).save(data / image_id)

@@ -65,7 +65,7 @@ def _method(**kwargs) -> ADLMethod:
 
 
 def test_layers_sit_after_the_named_stages():
-    method = _method(stages=["stage2"], drop_prob=1.0, gamma=0.9)
+    method = _method(positions=["stage2"], drop_prob=1.0, gamma=0.9)
     backbone, seen = method.backbone, {}
     backbone.stage_module("stage3").register_forward_pre_hook(
         lambda m, args: seen.update(stage3_in=args[0].detach().clone())
@@ -97,9 +97,21 @@ def test_no_parameters_and_trains_end_to_end():
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match="stage1, stage2, stage3, final.*'layer4'"):
-        _method(stages=["layer4"])
+    message = "positions=\\['layer4'\\].*no point 'layer4'.*stage1; stage2"
+    with pytest.raises(ValueError, match=message):
+        _method(positions=["layer4"])
+    with pytest.raises(ValueError, match="GAPHead has no position \\['conv2'\\]"):
+        _method(positions=["head.conv2"])
+    with pytest.raises(ValueError, match="named twice"):
+        _method(positions=["final", "final"])
     with pytest.raises(ValueError, match="drop_prob"):
         ADLayer(drop_prob=2.0)
     with pytest.raises(ValueError, match="gamma"):
         ADLayer(gamma=-0.1)
+
+
+def test_the_old_stages_argument_still_builds_the_same_layers():
+    old = _method(stages=["stage2"])
+    assert old.positions == ("stage2",)
+    with pytest.raises(ValueError, match="old name of method.positions"):
+        _method(stages=["stage2"], positions=["final"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.models.presets import build_preset
 from wsol.methods import ACoLMethod, CAMMethod
-from wsol.models import build_backbone
 
 LR, MULT = 0.01, 10.0
 
@@ -18,8 +18,8 @@ CASES = [
     (CAMMethod, "vgg16", "we", ("backbone.conv6.", "head.")),
     (CAMMethod, "resnet50", "clean", ("head.",)),
     (CAMMethod, "resnet50", "we", ("backbone.layer4.", "head.")),
-    (ACoLMethod, "vgg16_acol", "clean", ("head_a.", "head_b.")),
-    (ACoLMethod, "vgg16_acol", "we", ("head_a.", "head_b.")),
+    (ACoLMethod, "vgg16_pool3x3", "clean", ("head_a.", "head_b.")),
+    (ACoLMethod, "vgg16_pool3x3", "we", ("head_a.", "head_b.")),
     (ACoLMethod, "resnet50", "clean", ("head_a.", "head_b.")),
     (ACoLMethod, "resnet50", "we", ("backbone.layer4.",)),  # WE's quirk: heads at 1x
 ]
@@ -28,7 +28,7 @@ CASES = [
 @pytest.mark.parametrize(("method_cls", "backbone", "rule", "new_prefixes"), CASES)
 def test_groups_partition_the_parameters(method_cls, backbone, rule, new_prefixes):
     with torch.device("meta"):  # names and sizes only
-        method = method_cls(build_backbone(backbone), num_classes=7, lr_rule=rule)
+        method = method_cls(build_preset(backbone), num_classes=7, lr_rule=rule)
     groups = method.param_groups(LR, MULT)
     ids = [id(p) for group in groups for p in group["params"]]
     assert len(ids) == len(set(ids))
@@ -47,7 +47,7 @@ def test_groups_partition_the_parameters(method_cls, backbone, rule, new_prefixe
 
 
 def test_frozen_parameters_are_left_out():
-    method = CAMMethod(build_backbone("tiny"), num_classes=3)
+    method = CAMMethod(build_preset("tiny"), num_classes=3)
     method.backbone.stages[0].requires_grad_(False)
     params = [p for group in method.param_groups(LR, MULT) for p in group["params"]]
     assert len(params) == sum(p.requires_grad for p in method.parameters())
@@ -55,4 +55,4 @@ def test_frozen_parameters_are_left_out():
 
 def test_unknown_rule_is_named():
     with pytest.raises(ValueError, match="'fancy'"):
-        CAMMethod(build_backbone("tiny"), num_classes=3, lr_rule="fancy")
+        CAMMethod(build_preset("tiny"), num_classes=3, lr_rule="fancy")

@@ -1,4 +1,6 @@
-"""Two gloo processes, each updating a disjoint shard, compute exactly the one-process result."""
+"""Two gloo processes, each updating its share of the data, compute exactly the
+one-process result: with disjoint shards, with a rank that gets no image at all (a split
+smaller than the world), and on a mask split where one rank's images have no boxes."""
 
 from __future__ import annotations
 
@@ -17,18 +19,35 @@ def _same(a, b) -> bool:
     return a == b
 
 
-@pytest.mark.ddp
-def test_two_processes_equal_one(tmp_path):
+def _distributed(tmp_path, layout: str) -> list[dict]:
     out = tmp_path / "ddp_results.pt"
-    mp.spawn(ddp_worker.run, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
-    distributed = torch.load(out, weights_only=False)
-    metrics = ddp_worker.make_metrics()
-    ddp_worker.update(metrics, ddp_worker.make_data(), slice(None))
-    for name, metric in metrics.items():
-        single = metric.compute()
-        assert _same(distributed[name], single), name
-    assert int(metrics["all"].loc.n_images) == 20
-    # Guard: rank 0's shard alone would not give these numbers.
-    shard = ddp_worker.make_metrics()
-    ddp_worker.update(shard, ddp_worker.make_data(), slice(0, 7))
-    assert not all(_same(distributed[n], m.compute()) for n, m in shard.items())
+    args = (2, str(tmp_path / "init"), str(out), layout)
+    mp.spawn(ddp_worker.run, args=args, nprocs=2, join=True)
+    return [torch.load(f"{out}{rank}", weights_only=False) for rank in (0, 1)]
+
+
+@pytest.mark.ddp
+@pytest.mark.parametrize("layout", ["shards", "rank0_empty"])
+def test_two_processes_equal_one(tmp_path, layout):
+    single = ddp_worker.single_process(layout)
+    assert not any(isinstance(v, str) for v in single.values()), single
+    assert single["all"]["maxboxaccv2"] is not None
+    for rank, results in enumerate(_distributed(tmp_path, layout)):
+        for name, value in single.items():
+            assert _same(results[name], value), f"rank {rank}: {name}"
+    if layout == "shards":  # guard: rank 0's shard alone would not give these numbers
+        shard = ddp_worker.make_metrics()
+        ddp_worker.update(shard, ddp_worker.make_data(), slice(0, 7))
+        assert not all(_same(single[n], m.compute()) for n, m in shard.items())
+
+
+@pytest.mark.ddp
+def test_rank_without_box_images_gets_the_one_process_answer(tmp_path):
+    """Boxes on 13 of 20 images of a mask split: one process refuses it (boxes for some
+    images only); both ranks refuse it the same way instead of one waiting for the other."""
+    single = ddp_worker.single_process("rank0_no_boxes")
+    assert (
+        single["all"] == "ValueError: LocalizationAccuracy: gt_boxes were given for 13 of 20 images"
+    )
+    for results in _distributed(tmp_path, "rank0_no_boxes"):
+        assert results == single

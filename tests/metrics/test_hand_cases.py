@@ -20,12 +20,8 @@ T100 = F.cam_thresholds(0.01)
 def flags(s: np.ndarray, gt, multi: bool, ious=(30, 50, 70), interval: float = 0.01):
     """[D, T] correctness of one map, checked against the OpenCV reference as well."""
     boxes = np.asarray(gt, np.int64).reshape(-1, 4)
-    fr = F.iou_fractions(ious)
-    empty = np.zeros(0)
-    c = F.box_counts(
-        s[None], boxes, np.array([0, len(boxes)]), F.cam_thresholds(interval),
-        fr if multi else empty, empty if multi else fr,
-    )  # fmt: skip
+    plan = F.BoxPlan.request(multi, ious)
+    c = F.box_counts(s[None], boxes, np.array([0, len(boxes)]), F.cam_thresholds(interval), plan)
     got = (c.multi if multi else c.single).astype(bool)
     expected = ref.box_correct(s, boxes, ref.thresholds(interval), ious, multi)
     assert np.array_equal(got, expected), "disagrees with the OpenCV reference"

@@ -29,9 +29,9 @@ SPECIAL += [float(t) for t in np.arange(0, 1, 0.01)[::7]] + [float(np.nextafter(
 
 def ours_flags(s: np.ndarray, boxes: np.ndarray, interval: float):
     """[D, T] correctness of one map in both contour modes, from the functional core."""
-    ious = F.iou_fractions(IOUS)
+    plan = F.BoxPlan(multi=IOUS, single=IOUS)
     counts = F.box_counts(
-        s[None], boxes, np.array([0, len(boxes)]), F.cam_thresholds(interval), ious, ious
+        s[None], boxes, np.array([0, len(boxes)]), F.cam_thresholds(interval), plan
     )
     return counts.multi.astype(bool), counts.single.astype(bool)
 

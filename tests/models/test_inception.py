@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from tests.helpers.wsoleval_fixture import torchvision_state_dict
+from tests.models.presets import build_preset
 from wsol.methods import ACoLMethod, CAMMethod
-from wsol.models import build_backbone
 from wsol.models.heads import ClassMapHead
 
 
@@ -31,8 +31,8 @@ SHAPES = {
     ("resnet50", True): (2048, 28),
     ("vgg16", False): (1024, 14),
     ("vgg16", True): (1024, 28),
-    ("vgg16_acol", False): (512, 14),
-    ("vgg16_acol", True): (512, 28),
+    ("vgg16_pool3x3", False): (512, 14),
+    ("vgg16_pool3x3", True): (512, 28),
 }
 
 
@@ -40,10 +40,10 @@ SHAPES = {
 @pytest.mark.parametrize(("name", "large"), list(SHAPES), ids=str)
 def test_cam_and_acol_maps_have_the_table_shapes_at_224(name, large):
     channels, side = SHAPES[(name, large)]
-    backbone = build_backbone(name, large_feature_map=large)
+    backbone = build_preset(name, large_feature_map=large)
     assert backbone.out_channels == channels and 224 // backbone.stride == side
     images, labels = torch.randn(1, 3, 224, 224), torch.tensor([1])
-    if name == "vgg16_acol":
+    if name == "vgg16_pool3x3":
         method = ACoLMethod(backbone, num_classes=5, head=small_head)
     else:
         head = class_map_head(0.5) if name == "inception_v3" else None
@@ -58,10 +58,15 @@ def test_cam_and_acol_maps_have_the_table_shapes_at_224(name, large):
 
 
 def test_inception_stages_and_extra_pool():
-    backbone = build_backbone("inception_v3").eval()
-    with torch.no_grad():
-        stages = backbone.forward_stages(torch.randn(1, 3, 224, 224))
+    with torch.device("meta"):
+        backbone = build_preset("inception_v3").eval()
+        stages = backbone.forward_stages(
+            torch.empty(1, 3, 224, 224), read=["stem", "mixed_5", "mixed_6"]
+        )
     assert {k: tuple(v.shape[1:]) for k, v in stages.items()} == {
+        "stage1": (192, 28, 28),
+        "stage2": (288, 28, 28),
+        "final": (768, 14, 14),
         "stem": (192, 28, 28),
         "mixed_5": (288, 28, 28),
         "mixed_6": (768, 14, 14),
@@ -79,7 +84,7 @@ def test_inception_loads_a_torchvision_file_and_reports_dropped_layers(tmp_path,
     path = tmp_path / "inception_v3_google.pth"
     torch.save({f"module.{k}": v for k, v in state.items()}, path)  # a DataParallel save
     with caplog.at_level(logging.INFO, logger="wsol"):
-        backbone = build_backbone("inception_v3", weights_path=str(path))
+        backbone = build_preset("inception_v3", weights_path=str(path))
     loaded = backbone.state_dict()
     assert torch.all(loaded["Mixed_6e.branch_pool.conv.weight"] == 0.25)
     kept = [k for k in state if not k.startswith(("Mixed_7", "AuxLogits.", "fc."))]
@@ -97,7 +102,7 @@ def test_inception_file_with_wrong_keys_is_reported(tmp_path):
     path = tmp_path / "bad.pth"
     torch.save(state, path)
     with pytest.raises(ValueError) as error:
-        build_backbone("inception_v3", weights_path=str(path))
+        build_preset("inception_v3", weights_path=str(path))
     message = str(error.value)
     assert str(path) in message
     assert "unexpected keys ['Mixed_6b.extra.weight']" in message
@@ -106,7 +111,7 @@ def test_inception_file_with_wrong_keys_is_reported(tmp_path):
 
 
 def test_inception_we_rule_keeps_backbone_at_base_rate():
-    backbone = build_backbone("inception_v3")
+    backbone = build_preset("inception_v3")
     method = CAMMethod(backbone, num_classes=3, lr_rule="we", head=class_map_head(0.5))
     groups = {g["name"]: g for g in method.param_groups(lr=0.1, head_lr_mult=10.0)}
     head_ids = {id(p) for p in method.head.parameters()}

@@ -11,7 +11,7 @@ from torch import nn
 from torchvision.models.vgg import cfgs, make_layers
 
 import wsol.models.weights as weights
-from wsol.models import build_backbone
+from tests.models.presets import build_preset
 
 
 def _convs(module: nn.Module) -> list[nn.Conv2d]:
@@ -38,11 +38,11 @@ def vgg16_file(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("name", "large"), [("vgg16", False), ("vgg16", True), ("vgg16_acol", False)]
+    ("name", "large"), [("vgg16", False), ("vgg16", True), ("vgg16_pool3x3", False)]
 )
 def test_vgg16_loads_a_local_torchvision_file(vgg16_file, name, large):
     path, source_convs = vgg16_file
-    backbone = build_backbone(name, weights_path=path, large_feature_map=large)
+    backbone = build_preset(name, weights_path=path, large_feature_map=large)
     loaded = _convs(backbone.features)
     assert len(loaded) == len(source_convs) == 13
     for mine, theirs in zip(loaded, source_convs, strict=True):
@@ -56,7 +56,7 @@ def test_resnet50_loads_a_local_torchvision_file(tmp_path):
         bn.running_mean.normal_()  # make the buffers distinguishable from a fresh init
     path = tmp_path / "resnet50-random.pth"
     torch.save(source.state_dict(), path)
-    backbone = build_backbone("resnet50", weights_path=path)
+    backbone = build_preset("resnet50", weights_path=path)
     mine = backbone.state_dict()
     theirs = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
     assert mine.keys() == theirs.keys()
@@ -64,24 +64,24 @@ def test_resnet50_loads_a_local_torchvision_file(tmp_path):
 
 
 def test_missing_and_unexpected_keys_are_listed(tmp_path):
-    state = build_backbone("tiny").state_dict()
+    state = build_preset("tiny").state_dict()
     state.pop("stages.0.0.weight")
     state["stages.9.weight"] = torch.zeros(1)
     path = tmp_path / "tiny.pth"
     torch.save(state, path)
     with pytest.raises(ValueError, match="stages.0.0.weight") as error:
-        build_backbone("tiny", weights_path=path)
+        build_preset("tiny", weights_path=path)
     assert "stages.9.weight" in str(error.value) and str(path) in str(error.value)
 
 
 def test_wrapped_checkpoint_and_missing_file(tmp_path):
-    source = build_backbone("tiny")
+    source = build_preset("tiny")
     path = tmp_path / "ckpt.pth"
     torch.save({"state_dict": source.state_dict(), "epoch": 3}, path)
-    loaded = build_backbone("tiny", weights_path=path)
+    loaded = build_preset("tiny", weights_path=path)
     assert torch.equal(loaded.stages[0][0].weight, source.stages[0][0].weight)
     with pytest.raises(FileNotFoundError, match="nowhere.pth"):
-        build_backbone("tiny", weights_path=tmp_path / "nowhere.pth")
+        build_preset("tiny", weights_path=tmp_path / "nowhere.pth")
 
 
 def test_offline_pretrained_error_says_how_to_supply_the_file(monkeypatch):
@@ -90,14 +90,14 @@ def test_offline_pretrained_error_says_how_to_supply_the_file(monkeypatch):
 
     monkeypatch.setattr(weights, "_download_state_dict", offline)
     with pytest.raises(RuntimeError) as error:
-        build_backbone("resnet18", pretrained=True)
+        build_preset("resnet18", pretrained=True)
     message = str(error.value)
     assert "weights_path=" in message and "resnet18-f37072fd.pth" in message
     assert str(torch.hub.get_dir()) in message and "no network" in message
 
 
 def test_pretrained_uses_torchvision_weights_by_name(monkeypatch):
-    source = build_backbone("resnet18")
+    source = build_preset("resnet18")
     requested = []
 
     def cached(name):
@@ -105,11 +105,11 @@ def test_pretrained_uses_torchvision_weights_by_name(monkeypatch):
         return {**source.state_dict(), "fc.weight": torch.zeros(1), "fc.bias": torch.zeros(1)}
 
     monkeypatch.setattr(weights, "_download_state_dict", cached)
-    loaded = build_backbone("resnet18", pretrained=True)
+    loaded = build_preset("resnet18", pretrained=True)
     assert requested == ["ResNet18_Weights.IMAGENET1K_V1"]
     assert torch.equal(loaded.conv1.weight, source.conv1.weight)
 
 
 def test_tiny_has_no_pretrained_weights():
     with pytest.raises(ValueError, match="weights_path"):
-        build_backbone("tiny", pretrained=True)
+        build_preset("tiny", pretrained=True)

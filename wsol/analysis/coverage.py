@@ -3,15 +3,22 @@
 A map that fires on an object's discriminative part alone covers the part but little of the
 object: the fraction of the object mask and of the part mask above the threshold tells the two
 apart, where a box IoU only says that the box is too small.
+
+`RegionCoverage` is the evaluator form (`wsol.evaluation.loop.Evaluator`) fed by the one
+evaluation entry: the region of each batch (the object mask, the part boxes) comes from a
+function of the `EvalBatch`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from wsol.evaluation.loop import EvalBatch, Evaluator
 from wsol.metrics.functional import cam_thresholds, quantize
 
 
@@ -80,3 +87,33 @@ class MaskCoverage(Metric):
         result = self.compute()
         index = int(np.abs(self._thresholds - threshold).argmin())
         return float(result["coverage"][index])
+
+
+def object_region(batch: EvalBatch) -> Tensor:
+    """The object (foreground) pixels of a mask split: [B, H, W] bool."""
+    if batch.gt_masks is None:
+        raise ValueError("object coverage needs a split with masks (batch gt_masks)")
+    return batch.gt_masks == 1
+
+
+class RegionCoverage(Evaluator):
+    """`MaskCoverage` of the region ``region(batch)`` [B, H, W] bool, as an evaluator.
+
+    ``compute()`` returns `MaskCoverage.compute`'s dict; ``at(threshold)`` one value.
+    """
+
+    def __init__(self, cam_curve_interval: float, region: Callable[[EvalBatch], Tensor]):
+        self.coverage = MaskCoverage(cam_curve_interval)
+        self.region = region
+
+    def process(self, batch: EvalBatch) -> None:
+        self.coverage.update(batch.scoremaps, self.region(batch))
+
+    def compute(self) -> dict:
+        return self.coverage.compute()
+
+    def at(self, threshold: float) -> float:
+        return self.coverage.at(threshold)
+
+    def reset(self) -> None:
+        self.coverage.reset()

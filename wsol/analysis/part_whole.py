@@ -1,20 +1,25 @@
 """Part/whole analysis on the synthetic benchmark: which share of the object and of its
-discriminative part a method's map covers, next to the protocol's metrics."""
+discriminative part a method's map covers, next to the protocol's metrics.
+
+Everything runs through the one evaluation entry (`wsol.evaluation.loop.evaluate`) under the
+module's own protocol (`WSOLLitModule.protocol`: threshold step, IoU thresholds, contour mode
+and the CAM threshold chosen on validation), so the numbers are those of the run's
+``metrics.json``; maps that could not be normalized are counted (``invalid_cams``).
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
-from tqdm import tqdm
+from torch import Tensor
 
-from wsol.analysis.coverage import MaskCoverage
-from wsol.cams.pipeline import scoremaps as protocol_scoremaps
+from wsol.analysis.coverage import RegionCoverage, object_region
 from wsol.data.frame import boxes_to_frame
 from wsol.data.records import Box, ImageRecord
-from wsol.methods.outputs import MethodOutput
-from wsol.metrics import WSOLMetrics
+from wsol.evaluation.evaluators import ProtocolMetrics
+from wsol.evaluation.loop import EvalBatch, Evaluator, View, evaluate
+from wsol.evaluation.protocol import Protocol
 
 
 def part_mask_in_frame(record: ImageRecord, part_boxes: list[Box], frame: tuple[int, int]):
@@ -27,16 +32,29 @@ def part_mask_in_frame(record: ImageRecord, part_boxes: list[Box], frame: tuple[
     return mask
 
 
-@torch.no_grad()
+def part_region(
+    records: list[ImageRecord], parts: dict[str, list[Box]]
+) -> Callable[[EvalBatch], Tensor]:
+    """The region function of part coverage: each batch image's part boxes as a mask."""
+
+    def region(batch: EvalBatch) -> Tensor:
+        frame = tuple(batch.scoremaps.shape[-2:])
+        chosen = [records[i] for i in batch.indices.tolist()]
+        return torch.stack(
+            [part_mask_in_frame(r, parts.get(r.image_id, []), frame) for r in chosen]
+        )
+
+    return region
+
+
 def evaluate_part_whole(
     module,
     datamodule,
     split: str,
     parts: dict[str, list[Box]] | None = None,
-    threshold: float | None = None,
-    cam_curve_interval: float = 0.01,
-    view: Callable[[MethodOutput], MethodOutput] | None = None,
-    stored_threshold: bool = True,
+    protocol: Protocol | None = None,
+    view: View | None = None,
+    evaluators: dict[str, Evaluator] | None = None,
 ) -> dict[str, float]:
     """Protocol metrics of a trained module on a split, plus object and part coverage.
 
@@ -45,50 +63,42 @@ def evaluate_part_whole(
         datamodule: the data module holding ``split``.
         split: split name.
         parts: part boxes per image id (``read_parts``); None skips part coverage.
-        threshold: CAM threshold of the coverage and loc numbers; None: the module's stored
-            validation threshold, or else the split's own MaxBoxAcc(50) optimum.
-        cam_curve_interval: threshold step.
-        view: maps each forward pass's output to the logits and class maps to evaluate (e.g.
-            one ACoL branch, :func:`wsol.analysis.acol_branches.branch_view`); None: as is.
-        stored_threshold: False ignores the module's stored threshold (it belongs to the
-            method's own maps, not to a ``view``): ``threshold`` or the split's optimum.
+        protocol: the protocol to score with; None: the module's own (its stored validation
+            threshold included). A map other than the method's (a ``view``) has its own
+            threshold: pass ``module.protocol.replace(loc_threshold=...)``.
+        view: what to score of each forward pass (`wsol.evaluation.loop.extra_map_view`);
+            None: the method's maps.
+        evaluators: more evaluators fed by the same pass (their results are not returned;
+            read them from the objects).
 
     Returns:
-        The metrics (``maxboxaccv2``, ``pxap``, ``top1_acc``, ...), ``object_coverage``,
-        ``part_coverage`` (fractions in [0, 1] at the threshold) and ``coverage_threshold``.
+        The metrics (``maxboxaccv2``, ``pxap``, ``top1_acc``, ``invalid_cams``, ...),
+        ``object_coverage``, ``part_coverage`` (fractions in [0, 1] at the loc threshold) and
+        ``coverage_threshold``.
     """
-    method = module.method.eval()
-    records = datamodule.split(split).records
+    protocol = module.protocol if protocol is None else protocol
+    interval = protocol.cam_curve_interval
     with_masks = datamodule.has_masks(split)
-    metrics = WSOLMetrics(cam_curve_interval=cam_curve_interval, with_masks=with_masks)
-    stored = float(getattr(module, "loc_threshold", math.nan)) if stored_threshold else math.nan
-    fixed = threshold if threshold is not None else (None if math.isnan(stored) else stored)
-    metrics.loc.set_threshold(fixed)
-    object_cover, part_cover = MaskCoverage(cam_curve_interval), MaskCoverage(cam_curve_interval)
-    for batch in tqdm(datamodule.dataloader_for(split), desc=f"evaluating {split}", leave=False):
-        output = method(batch["images"], batch["labels"])
-        if view is not None:
-            output = view(output)
-        cams = method.cams(output, batch["labels"])
-        scoremaps, _ = protocol_scoremaps(cams, tuple(batch["images"].shape[-2:]))
-        metrics.update(
-            scoremaps, batch["gt_boxes"], batch["labels"], output.logits, gt_masks=batch["gt_masks"]
-        )
-        if with_masks:
-            object_cover.update(scoremaps, batch["gt_masks"] == 1)
-        if parts is not None:
-            frame = tuple(scoremaps.shape[-2:])
-            batch_records = [records[i] for i in batch["indices"].tolist()]
-            part_masks = torch.stack(
-                [part_mask_in_frame(r, parts.get(r.image_id, []), frame) for r in batch_records]
-            )
-            part_cover.update(scoremaps, part_masks)
-    values = metrics.compute()
-    result = {k: float(v) for k, v in values.items() if k != "curves" and v is not None}
-    at = result["loc_threshold"]
-    result["coverage_threshold"] = at
+    studies: dict[str, Evaluator] = {"metrics": ProtocolMetrics(protocol, with_masks)}
     if with_masks:
-        result["object_coverage"] = object_cover.at(at)
+        studies["object"] = RegionCoverage(interval, object_region)
     if parts is not None:
-        result["part_coverage"] = part_cover.at(at)
+        studies["part"] = RegionCoverage(
+            interval, part_region(datamodule.split(split).records, parts)
+        )
+    studies.update(evaluators or {})
+    values = evaluate(
+        datamodule.dataloader_for(split),
+        studies,
+        method=module.method,
+        view=view,
+        desc=f"evaluating {split}",
+    )["metrics"]
+    result = {k: float(v) for k, v in values.items() if k != "curves" and v is not None}
+    at = result.get("loc_threshold")
+    if at is not None:
+        result["coverage_threshold"] = at
+        for name, key in (("object", "object_coverage"), ("part", "part_coverage")):
+            if name in studies:
+                result[key] = studies[name].at(at)
     return result

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wsol.cams.normalize import scoremaps_from_cams
+from wsol.cams.pipeline import scoremaps
 
 
 def centred_box_map(frame: tuple[int, int], width: float, height: float) -> Tensor:
@@ -46,7 +46,7 @@ def mask_at_class_map_resolution(masks: Tensor, stride: int) -> tuple[Tensor, Te
 
     Returns:
         (scoremaps [N, H, W] float64 in [0, 1], invalid [N] bool) as from
-        :func:`wsol.cams.normalize.scoremaps_from_cams`.
+        :func:`wsol.cams.pipeline.scoremaps`.
     """
     coarse = F.avg_pool2d(masks.double()[:, None], kernel_size=stride)[:, 0]
-    return scoremaps_from_cams(coarse, tuple(masks.shape[-2:]))
+    return scoremaps(coarse, tuple(masks.shape[-2:]))

@@ -2,70 +2,48 @@
 
 ``analyse_run(run_dir)`` evaluates ``checkpoints/last.ckpt`` on a split with
 :func:`wsol.analysis.part_whole.evaluate_part_whole` (protocol metrics plus object and part
-coverage where the split has masks / a ``parts.txt``), then every extra map the method
-declares (``WSOLMethod.extra_maps``) as a map of its own, at its own validation threshold.
-The result is cached next to the checkpoint (``analyses.json``) and recomputed when the
-checkpoint is newer.
+coverage where the split has masks / a ``parts.txt``) under the checkpoint's own protocol, so
+its metrics are those of the run's ``metrics.json``; then every extra map the method declares
+(``WSOLMethod.extra_maps``, read through ``WSOLMethod.extra_map``) as a map of its own, under
+the same protocol at its own validation threshold. The result is cached next to the checkpoint
+(``analyses.json``) and recomputed when the checkpoint is newer.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.data.records import Box
 from wsol.data.synthetic import read_parts
-from wsol.methods.outputs import MethodOutput
+from wsol.evaluation.loop import View, extra_map_view
 from wsol.utils.checkpoint import module_from_checkpoint
 from wsol.utils.safe_instantiate import instantiate_stored
 
 CACHE_FILE = "analyses.json"
 #: Keys of evaluate_part_whole's result kept in the summary.
-KEPT = ("maxboxaccv2", "pxap", "top1_acc", "object_coverage", "part_coverage")
-
-
-def aux_map_view(key: str, logits_key: str | None = None) -> Callable[[MethodOutput], MethodOutput]:
-    """A ``view`` for :func:`evaluate_part_whole` that scores ``output.aux[key]`` as the map.
-
-    Args:
-        key: aux key of a [B, K, h, w] map.
-        logits_key: aux key of the logits that go with it; None: the method's own logits.
-    """
-
-    def view(output: MethodOutput) -> MethodOutput:
-        logits = output.logits if logits_key is None else output.aux[logits_key]
-        return MethodOutput(logits=logits, class_maps=output.aux[key].detach())
-
-    return view
+KEPT = ("maxboxaccv2", "pxap", "top1_acc", "object_coverage", "part_coverage", "invalid_cams")
 
 
 def evaluate_view(
     module,
     datamodule,
-    view: Callable[[MethodOutput], MethodOutput],
+    view: View,
     parts: dict[str, list[Box]] | None,
     split: str = "test",
     threshold_split: str = "val",
 ) -> dict[str, float]:
-    """A view's map evaluated on ``split`` at its own optimum threshold on ``threshold_split``.
+    """A view's map evaluated on ``split`` at its own optimum threshold on ``threshold_split``,
+    under the module's protocol otherwise.
 
     (The module's stored threshold belongs to the method's scored map, not to this one.)
     """
-    chosen = evaluate_part_whole(
-        module, datamodule, threshold_split, view=view, stored_threshold=False
-    )
-    return evaluate_part_whole(
-        module,
-        datamodule,
-        split,
-        parts,
-        threshold=chosen["loc_threshold"],
-        view=view,
-        stored_threshold=False,
-    )
+    own = module.protocol.replace(loc_threshold=None)
+    chosen = evaluate_part_whole(module, datamodule, threshold_split, protocol=own, view=view)
+    at = own.replace(loc_threshold=chosen.get("loc_threshold"))
+    return evaluate_part_whole(module, datamodule, split, parts, protocol=at, view=view)
 
 
 def _parts(datamodule, split: str) -> dict[str, list[Box]] | None:
@@ -106,8 +84,8 @@ def analyse_run(
     datamodule.prepare_data()
     parts = _parts(datamodule, split)
     results = {"map": evaluate_part_whole(module, datamodule, split, parts)}
-    for key in module.method.extra_maps:
-        results[key] = evaluate_view(module, datamodule, aux_map_view(key), parts, split)
+    for key in module.method.declared_maps():
+        results[key] = evaluate_view(module, datamodule, extra_map_view(key), parts, split)
     flat = {
         f"{name}/{key}": float(values[key])
         for name, values in results.items()

@@ -4,8 +4,9 @@ Every ``every_n_epochs`` validation epochs of a fit, the same ``count`` validati
 (chosen once by dataset index with ``seed``) are drawn as one grid (:mod:`wsol.viz.panel`):
 the GT-class score map that the metrics scored, GT boxes, the predicted boxes at the current
 best CAM threshold (``loc_threshold`` of that epoch, in the module's localization contour mode)
-and the top-1 verdict. Methods that declare more maps (``WSOLMethod.extra_maps``: ``aux`` key →
-caption) get a tile for each of them (GT class), then one for the scored map.
+and the top-1 verdict. Methods that declare more maps (``WSOLMethod.extra_maps``, per class or
+per image) get a tile for each of them (GT class; read through the method's one accessor
+``WSOLMethod.extra_map``), then one for the scored map.
 
 Everything comes from what ``validation_step`` returned (``on_validation_batch_end``): no
 second forward pass. The threshold exists only once the epoch's metrics are computed, after
@@ -22,11 +23,10 @@ from collections.abc import Sequence
 import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.trainer.states import TrainerFn
-from torch import Tensor
 
 from wsol.callbacks.tensorboard import tensorboard_writer
 from wsol.cams.boxes import cam_boxes
-from wsol.cams.normalize import scoremaps_from_cams
+from wsol.cams.pipeline import scoremaps as protocol_scoremaps
 from wsol.viz.colormap import colormap_lut
 from wsol.viz.overlay import denormalize
 from wsol.viz.panel import PanelSample, render_panel
@@ -42,8 +42,8 @@ class CAMHeatmapLogger(Callback):
         alpha: heatmap weight over the image, in [0, 1].
         seed: seed of the choice of images (fixed for the whole run).
         tag: TensorBoard image tag.
-        aux_maps: ``MethodOutput.aux`` key → caption of the [B, K, h, w] maps to show as extra
-            tiles; None: the method's own ``extra_maps``.
+        aux_maps: key → caption of the maps to show as extra tiles, among those the method
+            declares (``extra_maps``); None: every declared map with its own caption.
     """
 
     def __init__(
@@ -127,7 +127,7 @@ class CAMHeatmapLogger(Callback):
         wanted = set(self.panel_indices)
         rows = [r for r, i in enumerate(batch["indices"].tolist()) if i in wanted]
         if rows:
-            self._capture(trainer, outputs, batch, rows, self._declared_maps(pl_module))
+            self._capture(trainer, pl_module, outputs, batch, rows)
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         if not self._active or not self._samples:
@@ -137,7 +137,7 @@ class CAMHeatmapLogger(Callback):
         if writer is None:
             return
         threshold = self._threshold(pl_module)
-        multi = bool(getattr(pl_module.hparams, "loc_multi_contour", False))
+        multi = pl_module.protocol.loc_multi_contour
         samples = [self._samples[i] for i in sorted(self._samples)]
         for sample in samples:
             if threshold is not None and sample.valid:
@@ -162,13 +162,21 @@ class CAMHeatmapLogger(Callback):
             return None
         return float(value)
 
-    def _declared_maps(self, pl_module: LightningModule) -> dict[str, str]:
-        if self.aux_maps is not None:
-            return self.aux_maps
-        return dict(getattr(getattr(pl_module, "method", None), "extra_maps", None) or {})
+    def _declared_maps(self, method) -> dict[str, str]:
+        """Key → caption of the extra maps to draw."""
+        declared = {key: value.caption for key, value in method.declared_maps().items()}
+        if self.aux_maps is None:
+            return declared
+        unknown = sorted(set(self.aux_maps) - set(declared))
+        if unknown:
+            raise ValueError(
+                f"callbacks.cam_heatmaps.aux_maps: {unknown} are not maps that "
+                f"{type(method).__name__} declares (extra_maps: {sorted(declared)})"
+            )
+        return dict(self.aux_maps)
 
     def _capture(
-        self, trainer: Trainer, outputs: dict, batch: dict, rows: list[int], declared: dict
+        self, trainer: Trainer, pl_module: LightningModule, outputs: dict, batch: dict, rows: list
     ) -> None:
         datamodule = trainer.datamodule
         try:
@@ -187,7 +195,13 @@ class CAMHeatmapLogger(Callback):
         scoremaps = outputs["scoremaps"][index].detach().cpu()
         invalid = outputs["invalid"][index].cpu()
         frame = tuple(scoremaps.shape[-2:])
-        extras = self._aux_maps(output.aux, declared, index, labels, frame)
+        method = pl_module.method
+        extras = {
+            caption: protocol_scoremaps(
+                method.extra_map(output, key, batch["labels"])[index], frame
+            )[0].cpu()
+            for key, caption in self._declared_maps(method).items()
+        }
         dataset_indices = [int(batch["indices"][r]) for r in rows]
         for n, dataset_index in enumerate(dataset_indices):
             sample_extras = {name: maps[n] for name, maps in extras.items()}
@@ -204,17 +218,3 @@ class CAMHeatmapLogger(Callback):
                 valid=not bool(invalid[n]),
                 extra_maps=sample_extras,
             )
-
-    @staticmethod
-    def _aux_maps(
-        aux: dict, declared: dict, index: Tensor, labels: Tensor, frame: tuple[int, int]
-    ) -> dict[str, Tensor]:
-        """Caption -> [N, H, W] GT-class maps in [0, 1], for the declared maps the output has."""
-        maps = {}
-        for key, caption in declared.items():
-            value = aux.get(key)
-            if value is None or value.ndim != 4:
-                continue
-            picked = value.detach()[index, labels]
-            maps[caption] = scoremaps_from_cams(picked, frame)[0].cpu()
-        return maps

@@ -43,7 +43,7 @@ class ThresholdCurveLogger(Callback):
         if writer is None:
             return
         curves = results["curves"]
-        ious = [float(d) for d in pl_module.hparams.iou_thresholds]
+        ious = [float(d) for d in pl_module.protocol.iou_thresholds]
         step = trainer.global_step
         figures = curve_figures(curves, ious, results, stage=self.stage)
         for name, figure in figures.items():

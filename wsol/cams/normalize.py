@@ -59,14 +59,3 @@ def minmax_normalize(maps: Tensor) -> tuple[Tensor, Tensor]:
     normalized = shifted / span[..., None, None]
     normalized = torch.where(invalid[..., None, None], torch.zeros_like(normalized), normalized)
     return normalized, invalid
-
-
-def scoremaps_from_cams(cams: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
-    """`wsol.cams.pipeline.scoremaps` of [B, h, w] maps (the name of the first API).
-
-    Returns:
-        scoremaps: [B, H, W] float64 in [0, 1]; invalid: [B] bool (maps set to zero).
-    """
-    from wsol.cams.pipeline import scoremaps  # the pipeline builds on this module
-
-    return scoremaps(cams, size)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wsol.cams.normalize import scoremaps_from_cams
+from wsol.cams.pipeline import scoremaps
 
 
 def saved_map_paths(cams_dir: Path, image_id: str) -> list[Path]:
@@ -111,7 +111,7 @@ def load_saved_map(
         )
     if tuple(scoremap.shape) == tuple(frame):
         return scoremap, False, False
-    resized, invalid = scoremaps_from_cams(scoremap[None], tuple(frame))
+    resized, invalid = scoremaps(scoremap[None], tuple(frame))
     return resized[0], True, bool(invalid[0])
 
 

@@ -27,7 +27,7 @@ from wsol.data.dataset import WSOLDataset
 from wsol.data.formats.wsoleval import read_split
 from wsol.data.records import SplitMetadata
 from wsol.data.samplers import eval_sampler, train_sampler
-from wsol.data.subsets import few_shot_subset, proxy_subset
+from wsol.data.subsets import few_shot_subset, proxy_subset, split_summary
 from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 
 log = logging.getLogger("wsol")
@@ -69,6 +69,8 @@ class WSOLDataModule(LightningDataModule):
         pin_memory: pin host memory in the loaders; None: when a CUDA device is present.
         train_boxes: move the GT boxes through the training augmentation (batch key
             ``boxes``) for methods that use them; off by default (labels only, faster).
+        train_masks: likewise decode the GT masks of mask data sets and move them with the
+            training images (batch key ``masks``, 0/1 with 255 ignored); off by default.
         skip_bad_images: training only: an image that cannot be decoded is replaced by the
             next one and counted (logged once per epoch with the files) instead of stopping
             the run with an error naming the file (the default). Evaluation never skips.
@@ -104,6 +106,7 @@ class WSOLDataModule(LightningDataModule):
         check_files: bool = True,
         pin_memory: bool | None = None,
         train_boxes: bool = False,
+        train_masks: bool = False,
         skip_bad_images: bool = False,
         num_val_sample_per_class: int = 0,
         proxy_training_set: bool = False,
@@ -150,6 +153,7 @@ class WSOLDataModule(LightningDataModule):
         self.check_files = check_files
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.train_boxes, self.skip_bad_images = train_boxes, skip_bad_images
+        self.train_masks = bool(train_masks)
         # Training images skipped as unreadable: epoch -> errors (skip_bad_images only).
         self.skipped_images: dict[int, list[str]] = {}
         if num_val_sample_per_class < 0:
@@ -214,6 +218,14 @@ class WSOLDataModule(LightningDataModule):
         for name in wanted:
             self.split(name)
 
+    def split_counts(self) -> dict[str, float]:
+        """Classes and images of the train and val splits as read (few-shot / proxy subsets
+        included): ``data/train_classes``, ``data/train_images``, ``data/val_...``."""
+        counts: dict[str, float] = {}
+        for key, name in (("train", self.train_split), ("val", self.val_split)):
+            counts.update(split_summary(self.split(name), key))
+        return counts
+
     def has_masks(self, split: str) -> bool:
         """Whether ``split`` has mask annotations (then PxAP is computed on it)."""
         return self.split(split).has_masks
@@ -240,6 +252,7 @@ class WSOLDataModule(LightningDataModule):
             self.split(self.train_split),
             self.train_transform,
             with_boxes=self.train_boxes,
+            load_masks=self.train_masks,
             skip_bad_images=self.skip_bad_images,
         )
         return self._loader(dataset, self.batch_size, train_sampler(dataset, self.seed), False)

@@ -3,13 +3,16 @@
 - :func:`few_shot_subset`: ``num_val_sample_per_class`` images of every class of the validation
   split (the benchmark searches with 10 / 5 / 5 fully supervised images per class on ImageNet /
   CUB / OpenImages). Drawn without replacement by a seeded generator, so every run of a sweep
-  selects on the same images; kept in metadata order.
+  selects on the same images; kept in metadata order. A class with fewer images keeps all of
+  them (the benchmark's own CUBV2 ``val`` has 3 images of class 58): the subset says so in its
+  log line and in :func:`split_summary`, which the run writes into ``metrics.json``.
 - :func:`proxy_subset`: the training images listed in the split's ``image_ids_proxy.txt`` (the
   benchmark's ImageNet proxy training set for fast search), one image path per line.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -20,20 +23,23 @@ from wsol.data.records import SplitMetadata
 
 PROXY_IDS_FILE = "image_ids_proxy.txt"
 
+log = logging.getLogger("wsol")
+
 
 def few_shot_subset(split: SplitMetadata, per_class: int, seed: int = 0) -> SplitMetadata:
     """``per_class`` randomly drawn images of each class of ``split`` (0: the whole split).
 
     Args:
         split: records of the split.
-        per_class: images kept per class; every class present must have at least this many.
+        per_class: images kept per class; a class with fewer images keeps all of them (logged
+            with the classes and their counts).
         seed: seed of the draw (the same seed gives the same subset).
 
     Returns:
         The subset, records in the split's order, named ``<name>[<per_class>/class]``.
 
     Raises:
-        ValueError: for a negative count, or naming the classes with fewer images.
+        ValueError: for a negative count.
     """
     if per_class < 0:
         raise ValueError(f"num_val_sample_per_class must be >= 0, got {per_class}")
@@ -43,18 +49,44 @@ def few_shot_subset(split: SplitMetadata, per_class: int, seed: int = 0) -> Spli
     for index, record in enumerate(split.records):
         by_class[record.label].append(index)
     short = {label: len(idx) for label, idx in by_class.items() if len(idx) < per_class}
-    if short:
-        listed = ", ".join(f"class {k}: {v}" for k, v in sorted(short.items())[:10])
-        raise ValueError(
-            f"{split.metadata_dir}: num_val_sample_per_class={per_class} but split "
-            f"{split.name!r} has fewer images for {len(short)} classes ({listed})"
-        )
     generator = np.random.default_rng(seed)
     kept: list[int] = []
     for label in sorted(by_class):
-        kept.extend(generator.choice(by_class[label], size=per_class, replace=False).tolist())
+        size = min(per_class, len(by_class[label]))
+        kept.extend(generator.choice(by_class[label], size=size, replace=False).tolist())
     records = tuple(split.records[i] for i in sorted(kept))
-    return replace(split, name=f"{split.name}[{per_class}/class]", records=records)
+    subset = replace(split, name=f"{split.name}[{per_class}/class]", records=records)
+    detail = ""
+    if short:
+        listed = ", ".join(f"class {k}: {v}" for k, v in sorted(short.items())[:10])
+        more = f" and {len(short) - 10} more" if len(short) > 10 else ""
+        detail = (
+            f"; {len(short)} class(es) have fewer than {per_class} images and keep all of "
+            f"them ({listed}{more})"
+        )
+    log.info(
+        "Few-shot split %s of %s: %d classes, %d images%s",
+        subset.name,
+        split.metadata_dir,
+        len(by_class),
+        len(records),
+        detail,
+    )
+    return subset
+
+
+def split_summary(split: SplitMetadata, key: str) -> dict[str, float]:
+    """How many classes and images ``split`` has, as ``metrics.json`` numbers.
+
+    Args:
+        split: the split (a few-shot subset or a whole split).
+        key: the role of the split in the run (``val``, ``train``, ...).
+
+    Returns:
+        ``{"data/<key>_classes": n, "data/<key>_images": m}``.
+    """
+    classes = len({record.label for record in split.records})
+    return {f"data/{key}_classes": float(classes), f"data/{key}_images": float(len(split))}
 
 
 def proxy_subset(split: SplitMetadata, ids_file: str | Path | None = None) -> SplitMetadata:

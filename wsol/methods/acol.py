@@ -31,7 +31,7 @@ from torch import Tensor
 from wsol.cams.normalize import minmax_normalize
 from wsol.methods.base import WSOLMethod
 from wsol.methods.cam import HeadFactory
-from wsol.methods.outputs import MethodOutput
+from wsol.methods.outputs import ExtraMap, MethodOutput
 from wsol.models.base import Backbone
 from wsol.models.erasing import erase_above_threshold
 from wsol.models.heads import ClassMapHead
@@ -86,7 +86,8 @@ class ACoLMethod(WSOLMethod):
     """Adversarial complementary learning with two :class:`ClassMapHead` branches.
 
     Args:
-        backbone: feature extractor (VGG: ``vgg16_acol``, which adds the 3x3 smoothing).
+        backbone: feature extractor (VGG: configs/backbone/vgg16_pool3x3.yaml: 3x3 pools and
+            the smoothing).
         num_classes: K.
         erase_threshold: δ; positions with normalized attention >= δ are erased. Must be > 0;
             above 1 nothing is erased. WE default 0.7; the official scripts use 0.6.
@@ -99,7 +100,7 @@ class ACoLMethod(WSOLMethod):
     """
 
     head_we_names = {"head_a": "classifier_A", "head_b": "classifier_B"}
-    extra_maps = {"maps_a": "branch A", "maps_b": "branch B"}
+    extra_maps = {"maps_a": ExtraMap("branch A"), "maps_b": ExtraMap("branch B")}
 
     def __init__(
         self,

@@ -39,6 +39,8 @@ class PosthocMethod(WSOLMethod):
 
     #: Extractors take gradients: evaluation must not run under ``torch.inference_mode``.
     needs_gradients = True
+    #: class_maps are [B, 1, h, w]: the map of the class each image was explained for.
+    class_maps_per_image = True
 
     def __init__(
         self,

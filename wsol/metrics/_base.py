@@ -2,8 +2,9 @@
 
 torchmetrics squeezes every one-element tensor of a ``compute()`` result, so MaxBoxAcc
 with one IoU threshold would return ``per_iou`` as a scalar instead of shape [1]. The
-metrics declare their result shapes and this base restores them after torchmetrics'
-wrapper (which is re-applied on unpickling, so the restoring is too).
+metrics declare their result shapes (`result_shapes`) and this base wraps the public
+``compute`` that torchmetrics hands out (after its own wrapper, so after the squeezing)
+to restore them; the wrapping is redone when a copy or an unpickled metric is built.
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ class ShapedMetric(Metric):
     higher_is_better = True
     is_differentiable = False
 
-    def _result_shapes(self) -> dict[str, tuple[int, ...]]:
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.compute = _keep_shapes(self.compute, self.result_shapes)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)  # re-wraps update and compute (torchmetrics)
+        self.compute = _keep_shapes(self.compute, self.result_shapes)
+
+    def result_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shapes of the result tensors by key ("curves/thresholds" for nested dicts)."""
         return {}
 
@@ -39,20 +48,13 @@ class ShapedMetric(Metric):
         for name, shape in shapes.items():
             self.add_state(name, torch.zeros(shape, dtype=torch.int64), dist_reduce_fx="sum")
 
-    def _record_update(self) -> None:
-        """What torchmetrics' wrapped ``update`` records, for states added by another path
-        (`WSOLMetrics` feeding its metrics from one shared sweep): drop the cached result."""
-        self._update_count += 1
-        self._computed = None
 
-    def _wrap_compute(self, compute: Callable) -> Callable:
-        wrapped = super()._wrap_compute(compute)
+def _keep_shapes(compute: Callable, shapes: Callable[[], dict]) -> Callable:
+    @functools.wraps(compute)
+    def shaped(*args, **kwargs):
+        return _reshape(compute(*args, **kwargs), shapes(), "")
 
-        @functools.wraps(compute)
-        def shaped(*args, **kwargs):
-            return _reshape(wrapped(*args, **kwargs), self._result_shapes(), "")
-
-        return shaped
+    return shaped
 
 
 def _reshape(value, shapes: dict[str, tuple[int, ...]], prefix: str):

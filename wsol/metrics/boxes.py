@@ -7,7 +7,6 @@ processes, so memory does not grow with the data set and DDP equals one process.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from wsol.metrics import checks
@@ -37,50 +36,33 @@ class MaxBoxAcc(ShapedMetric):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.iou_thresholds = tuple(iou_thresholds)
+        self.iou_thresholds = tuple(float(d) for d in iou_thresholds)
         self._set_grid(cam_curve_interval)
         self.multi_contour = bool(multi_contour)
-        self._ious = F.iou_fractions(self.iou_thresholds)
-        self._add_counts(correct=(len(self._ious), len(self._thresholds)), n_images=())
+        self.plan = F.BoxPlan.request(self.multi_contour, self.iou_thresholds)
+        self._add_counts(correct=(len(self.iou_thresholds), len(self._thresholds)), n_images=())
 
-    def _result_shapes(self) -> dict[str, tuple[int, ...]]:
+    def result_shapes(self) -> dict[str, tuple[int, ...]]:
         d, t = self.correct.shape
         return {"per_iou": (d,), "curve": (d, t), "thresholds": (t,), "best_threshold_index": (d,)}
 
-    def update(self, scoremaps: torch.Tensor, gt_boxes) -> None:
+    def update(self, scoremaps: torch.Tensor, gt_boxes, sweep: F.BoxCounts | None = None) -> None:
         """Count the images correct at every (IoU, CAM threshold).
 
         Args:
             scoremaps: [N, H, W] float in [0, 1], in the evaluation frame.
             gt_boxes: N tensors [K_n, 4] (x0, y0, x1, y1), inclusive pixels, same frame.
+            sweep: the counts of these maps and boxes from a sweep whose plan includes
+                this metric's (`WSOLMetrics` sweeps once for all its metrics); None:
+                check the inputs and sweep here.
         """
-        maps = checks.check_scoremaps(scoremaps)
-        flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
-        empty = np.zeros(0)
-        counts = F.box_counts(
-            maps,
-            flat,
-            offsets,
-            self._thresholds,
-            self._ious if self.multi_contour else empty,
-            empty if self.multi_contour else self._ious,
-        )
-        self._add(counts.multi if self.multi_contour else counts.single, len(maps))
-
-    def add_counts(self, correct: np.ndarray, n_images: int) -> None:
-        """Add counts computed elsewhere (`WSOLMetrics` shares one contour sweep this way).
-
-        Args:
-            correct: [D, T] images correct per (IoU threshold, CAM threshold) of this
-                metric's contour mode, as `functional.box_counts` returns them.
-            n_images: the number of images counted.
-        """
-        self._add(correct, n_images)
-        self._record_update()
-
-    def _add(self, correct: np.ndarray, n_images: int) -> None:
+        if sweep is None:
+            maps = checks.check_scoremaps(scoremaps)
+            flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
+            sweep = F.box_counts(maps, flat, offsets, self._thresholds, self.plan)
+        correct = sweep.correct(self.multi_contour, self.iou_thresholds)
         self.correct += torch.from_numpy(correct).to(self.correct.device)
-        self.n_images += n_images
+        self.n_images += sweep.n_images
 
     def compute(self) -> dict:
         """``value``, ``per_iou`` [D], ``curve`` [D, T] (percent), ``thresholds`` [T],

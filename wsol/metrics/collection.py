@@ -1,19 +1,20 @@
 """Every protocol metric of one evaluation split, from a single contour sweep per map.
 
-`WSOLMetrics` is what the LightningModule updates. It holds the single metrics (MaxBoxAccV2
-and MaxBoxAcc V1 as `MaxBoxAcc`, GT-known / top-1 / top-5 localization and classification as
-`LocalizationAccuracy`, PxAP on mask data) and only adds what they cannot do alone: one input
-check and one contour sweep per score map, whose counts feed all of them (V2, V1 and
-localization need the same sweep). Their states are fixed-size counts reduced by sum, so one
-instance per split (val, test) can live inside a LightningModule and DDP gives exactly the
-one-process result.
+`WSOLMetrics` is what the LightningModule updates: a torchmetrics `MetricCollection` of the
+single metrics (MaxBoxAccV2 and MaxBoxAcc V1 as `MaxBoxAcc`, GT-known / top-1 / top-5
+localization and classification as `LocalizationAccuracy`, PxAP on mask data). It only adds
+what they cannot do alone: one input check and one contour sweep per score map, planned
+from its members' `BoxPlan`s and handed to each member's public ``update`` (V2, V1 and
+localization need the same sweep). Their states are fixed-size counts reduced by sum, so
+one instance per split (val, test) can live inside a LightningModule and DDP gives exactly
+the one-process result; ``compute`` decides what to report from the synced counts, so
+every process takes part in the same reductions.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from torch import nn
+from torchmetrics import MetricCollection
 
 from wsol.metrics import checks
 from wsol.metrics import functional as F
@@ -25,7 +26,7 @@ from wsol.metrics.masks import PxAP
 LOC_IOU = 50  # percent: GT-known, top-1 and top-5 loc and MaxBoxAcc (V1) use IoU 50
 
 
-class WSOLMetrics(nn.Module):
+class WSOLMetrics(MetricCollection):
     """The protocol's metrics for one split.
 
     Args:
@@ -40,6 +41,7 @@ class WSOLMetrics(nn.Module):
     Attributes:
         box_v2, box_v1, loc, pxap: the single metrics (``pxap`` is None without masks);
             ``loc.set_threshold`` fixes the localization threshold.
+        plan: the `BoxPlan` of the shared sweep (what its box members count).
     """
 
     def __init__(
@@ -50,22 +52,26 @@ class WSOLMetrics(nn.Module):
         loc_multi_contour: bool = False,
         **kwargs,
     ) -> None:
-        super().__init__()
         interval = float(cam_curve_interval)
-        self.iou_thresholds = tuple(iou_thresholds)
+        members = {
+            "box_v2": MaxBoxAcc(iou_thresholds, interval, multi_contour=True, **kwargs),
+            "box_v1": MaxBoxAcc((LOC_IOU,), interval, multi_contour=False, **kwargs),
+            "loc": LocalizationAccuracy(interval, LOC_IOU, loc_multi_contour, **kwargs),
+        }
+        if with_masks:
+            members["pxap"] = PxAP(interval, **kwargs)
+        # The members share no state, so torchmetrics' compute groups would find none.
+        super().__init__(members, compute_groups=False)
+        self.cam_curve_interval = interval
+        self.iou_thresholds = members["box_v2"].iou_thresholds
         self.with_masks = bool(with_masks)
-        self.box_v2 = MaxBoxAcc(self.iou_thresholds, interval, multi_contour=True, **kwargs)
-        self.box_v1 = MaxBoxAcc((LOC_IOU,), interval, multi_contour=False, **kwargs)
-        self.loc = LocalizationAccuracy(interval, LOC_IOU, loc_multi_contour, **kwargs)
-        self.pxap = PxAP(interval, **kwargs) if self.with_masks else None
-        ious = list(F.iou_fractions(self.iou_thresholds))
-        loc_iou = float(F.iou_fractions((LOC_IOU,))[0])
-        if loc_multi_contour and loc_iou not in ious:
-            ious.append(loc_iou)  # localization reads the multi-contour IoU-50 counts
-        self._multi_ious = np.array(ious, np.float64)
-        self._single_ious = F.iou_fractions((LOC_IOU,))
-        self._loc = ("multi", ious.index(loc_iou)) if loc_multi_contour else ("single", 0)
+        self.plan = F.BoxPlan.merge(*(m.plan for m in members.values() if hasattr(m, "plan")))
         self._thresholds = F.cam_thresholds(interval)
+
+    @property
+    def pxap(self) -> PxAP | None:
+        """The PxAP member (None without masks)."""
+        return self["pxap"] if self.with_masks else None
 
     def update(self, scoremaps, gt_boxes, labels, logits, gt_masks=None) -> None:
         """Add one batch.
@@ -79,13 +85,14 @@ class WSOLMetrics(nn.Module):
             gt_masks: [N, H, W] uint8 (0 background, 1 foreground, 255 ignore); required
                 iff ``with_masks``.
         """
+        # Every input is checked before any member is updated: a bad batch changes nothing.
         maps = checks.check_scoremaps(scoremaps)
         n = len(maps)
-        lab, log = checks.check_labels_logits(labels, logits, n)
+        checks.check_labels_logits(labels, logits, n)
         if self.with_masks:
             if gt_masks is None:
                 raise ValueError("WSOLMetrics(with_masks=True).update needs gt_masks")
-            masks = checks.check_masks(gt_masks, maps.shape)
+            checks.check_masks(gt_masks, maps.shape)
         elif gt_masks is not None:
             raise ValueError("gt_masks given to WSOLMetrics(with_masks=False); set with_masks")
         no_boxes = gt_boxes is None or (
@@ -95,19 +102,15 @@ class WSOLMetrics(nn.Module):
         )
         if no_boxes and not self.with_masks:
             raise ValueError("WSOLMetrics.update needs gt_boxes (only mask splits may omit them)")
-        box_ok = None
+        sweep = None
         if not no_boxes:
             flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
-            counts = F.box_counts(
-                maps, flat, offsets, self._thresholds, self._multi_ious, self._single_ious,
-                loc=self._loc,
-            )  # fmt: skip
-            self.box_v2.add_counts(counts.multi[: len(self.iou_thresholds)], n)
-            self.box_v1.add_counts(counts.single, n)
-            box_ok = counts.loc
-        self.loc.add_hits(box_ok, *F.class_hits(lab, log))
-        if self.pxap is not None:
-            self.pxap.add_histograms(*F.score_histograms(maps, masks, self.pxap.cam_curve_interval))
+            sweep = F.box_counts(maps, flat, offsets, self._thresholds, self.plan)
+            self.box_v2.update(maps, gt_boxes, sweep=sweep)
+            self.box_v1.update(maps, gt_boxes, sweep=sweep)
+        self.loc.update(maps, None if no_boxes else gt_boxes, labels, logits, sweep=sweep)
+        if self.with_masks:
+            self.pxap.update(maps, gt_masks)
 
     def compute(self) -> dict:
         """Flat dict of python floats (None where the split has no boxes) plus ``curves``.
@@ -116,23 +119,21 @@ class WSOLMetrics(nn.Module):
         best_threshold_v1, gt_known_loc, top1_loc, top5_loc, loc_threshold, top1_acc,
         top5_acc, pxap (with masks), curves = {thresholds [T], box_acc_v2 [D, T],
         box_acc_v1 [1, T], precision [T], recall [T] (with masks)}.
+
+        Under DDP every process must call it: the box metrics are computed (and reduced)
+        when the split has box images on any process, which the synced localization
+        counts say, the same on every process.
         """
         loc = self.loc.compute()
         out: dict = dict.fromkeys([*BOX_NAMES, *map(iou_name, self.iou_thresholds)])
         curves: dict = {"thresholds": torch.from_numpy(self._thresholds)}
         v2 = v1 = pixel = None
-        if int(self.loc.n_box_images):
+        if loc["gt_known_loc"] is not None:  # some process saw box images
             v2, v1 = self.box_v2.compute(), self.box_v1.compute()
             curves.update(box_acc_v2=v2["curve"], box_acc_v1=v1["curve"])
-        if self.pxap is not None:
+        if self.with_masks:
             pixel = self.pxap.compute()
             curves.update(precision=pixel["precision"], recall=pixel["recall"])
         out.update(named_results(self.iou_thresholds, v2=v2, v1=v1, loc=loc, pxap=pixel))
         out["curves"] = curves
         return out
-
-    def reset(self) -> None:
-        """Clear every metric's counts (the localization threshold setting is kept)."""
-        for metric in (self.box_v2, self.box_v1, self.loc, self.pxap):
-            if metric is not None:
-                metric.reset()

@@ -60,18 +60,97 @@ def quantize(scoremaps: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class BoxCounts:
-    """Box correctness of one batch.
+class BoxPlan:
+    """What one contour sweep per map counts: the one IoU/contour plan of every box metric.
+
+    Each box metric states what it needs (`request`); a collection merges its members'
+    plans (`merge`) so that a single sweep per map serves all of them, and each member
+    reads its rows back with `BoxCounts.correct`.
 
     Attributes:
-        multi: [D, T] int64 images correct per (IoU threshold, CAM threshold), all contours.
-        single: [D1, T] int64, the largest contour only.
-        loc: [N, T] bool per-image correctness of the requested mode and IoU, or None.
+        multi: IoU thresholds (percent) counted with every contour's box (MaxBoxAccV2).
+        single: IoU thresholds (percent) counted with the largest contour's box (V1).
+        per_image: (multi_contour, IoU percent) whose per-image correctness is also
+            returned (localization accuracy), or None.
     """
 
+    multi: tuple[float, ...] = ()
+    single: tuple[float, ...] = ()
+    per_image: tuple[bool, float] | None = None
+
+    @classmethod
+    def request(cls, multi_contour: bool, iou_thresholds, per_image: bool = False) -> BoxPlan:
+        """The plan of one metric: its IoU thresholds in its contour mode (per image: the
+        first threshold's rows)."""
+        ious = tuple(float(d) for d in iou_thresholds)
+        iou_fractions(ious)  # validates
+        rows = (bool(multi_contour), ious[0]) if per_image else None
+        return cls(ious if multi_contour else (), () if multi_contour else ious, rows)
+
+    @classmethod
+    def merge(cls, *plans: BoxPlan) -> BoxPlan:
+        """One plan counting everything the given plans count (order kept, no repeats)."""
+        multi: list[float] = []
+        single: list[float] = []
+        rows = None
+        for plan in plans:
+            multi += [d for d in plan.multi if d not in multi]
+            single += [d for d in plan.single if d not in single]
+            if plan.per_image is not None:
+                if rows is not None and rows != plan.per_image:
+                    raise ValueError(f"two per-image requests: {rows} and {plan.per_image}")
+                rows = plan.per_image
+        if rows is not None:
+            mode = multi if rows[0] else single
+            if rows[1] not in mode:
+                mode.append(rows[1])
+        return cls(tuple(multi), tuple(single), rows)
+
+    def ious(self, multi_contour: bool) -> tuple[float, ...]:
+        """The IoU thresholds (percent) counted in one contour mode."""
+        return self.multi if multi_contour else self.single
+
+    def fractions(self, multi_contour: bool) -> np.ndarray:
+        """[D] float64 IoU fractions of one contour mode (empty if it counts none)."""
+        ious = self.ious(multi_contour)
+        return iou_fractions(ious) if ious else np.zeros(0, np.float64)
+
+
+@dataclass(frozen=True)
+class BoxCounts:
+    """Box correctness of one batch, as its `BoxPlan` asked.
+
+    Attributes:
+        plan: what was counted.
+        multi: [len(plan.multi), T] int64 images correct per (IoU, CAM threshold), all contours.
+        single: [len(plan.single), T] int64, the largest contour only.
+        per_image: [N, T] bool correctness of ``plan.per_image``, or None.
+        n_images: N.
+    """
+
+    plan: BoxPlan
     multi: np.ndarray
     single: np.ndarray
-    loc: np.ndarray | None
+    per_image: np.ndarray | None
+    n_images: int
+
+    def correct(self, multi_contour: bool, iou_thresholds) -> np.ndarray:
+        """[D, T] counts of the given IoU thresholds (percent) in one contour mode."""
+        counted = self.plan.ious(multi_contour)
+        rows = [counted.index(float(d)) for d in iou_thresholds]
+        return (self.multi if multi_contour else self.single)[rows]
+
+    def rows(self, multi_contour: bool, iou_threshold: float) -> np.ndarray:
+        """[N, T] bool per-image correctness, for the plan's per-image request."""
+        if self.per_image is None or self.plan.per_image != (
+            bool(multi_contour),
+            float(iou_threshold),
+        ):
+            raise ValueError(
+                f"per-image rows of {(multi_contour, iou_threshold)} were not counted "
+                f"(plan: {self.plan})"
+            )
+        return self.per_image
 
 
 def box_counts(
@@ -79,11 +158,9 @@ def box_counts(
     gt_flat: np.ndarray,
     gt_offsets: np.ndarray,
     thresholds: np.ndarray,
-    multi_ious: np.ndarray,
-    single_ious: np.ndarray,
-    loc: tuple[str, int] | None = None,
+    plan: BoxPlan,
 ) -> BoxCounts:
-    """Count correct images at every CAM threshold, both contour modes, one sweep per map.
+    """Count correct images at every CAM threshold, as ``plan`` asks, one sweep per map.
 
     Runs on up to `wsol.metrics.get_num_threads` threads (same counts for any number).
 
@@ -92,10 +169,7 @@ def box_counts(
         gt_flat: [M, 4] int64 GT boxes (x0, y0, x1, y1), inclusive, in the maps' frame.
         gt_offsets: [N + 1] int64; image n owns gt_flat[gt_offsets[n]:gt_offsets[n + 1]].
         thresholds: [T] float64 CAM thresholds.
-        multi_ious: [D] float64 IoU fractions for multi-contour boxes (may be empty).
-        single_ious: [D1] float64 IoU fractions for largest-contour boxes (may be empty).
-        loc: ("multi" | "single", index into that mode's IoUs) to also return per-image
-            correctness, or None.
+        plan: the IoU thresholds of each contour mode, and the per-image request.
     """
     maps = np.ascontiguousarray(scoremaps)
     if maps.dtype in (np.float32, np.float64):
@@ -103,27 +177,29 @@ def box_counts(
     else:
         maps, scale = quantize(maps), 1.0
     n, t = len(maps), len(thresholds)
-    multi = np.zeros((len(multi_ious), t), np.int64)
-    single = np.zeros((len(single_ious), t), np.int64)
-    loc_which = None
-    if loc is not None:
-        mode, k = loc
-        loc_which = int(k) if mode == "multi" else -1 - int(k)
-    per_image = np.zeros((n, t if loc is not None else 0), np.int64)
+    multi = np.zeros((len(plan.multi), t), np.int64)
+    single = np.zeros((len(plan.single), t), np.int64)
+    which = None  # the per-image rows: k >= 0 multi[k], k < 0 single[-1 - k]
+    if plan.per_image is not None:
+        mode, iou = plan.per_image
+        k = plan.ious(mode).index(iou)
+        which = k if mode else -1 - k
+    per_image = np.zeros((n, t if which is not None else 0), np.int64)
     _sweep.box_flags_batch(
         maps,
         scale,
         np.ascontiguousarray(gt_flat, np.int64),
         np.ascontiguousarray(gt_offsets, np.int64),
-        np.ascontiguousarray(thresholds, np.float64),
-        np.ascontiguousarray(multi_ious, np.float64),
-        np.ascontiguousarray(single_ious, np.float64),
-        loc_which,
-        multi,
-        single,
-        per_image,
+        _sweep.Plan(
+            np.ascontiguousarray(thresholds, np.float64),
+            plan.fractions(True),
+            plan.fractions(False),
+            0 if which is None else which,
+        ),
+        _sweep.Tally(multi, single, per_image),
     )
-    return BoxCounts(multi, single, per_image.astype(bool) if loc is not None else None)
+    rows = per_image.astype(bool) if which is not None else None
+    return BoxCounts(plan, multi, single, rows, n)
 
 
 def boxes_at_threshold(scoremap: np.ndarray, threshold: float, multi_contour: bool) -> np.ndarray:

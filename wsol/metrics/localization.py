@@ -9,7 +9,6 @@ none). States are per-threshold counts summed across processes.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from wsol.metrics import checks
@@ -34,11 +33,14 @@ class LocalizationAccuracy(ShapedMetric):
         multi_contour: bool = False,
         **kwargs,
     ) -> None:
+        # The reported threshold is a setting (`set_threshold`) that compute() reads: a
+        # cached result would outlive a change of it.
+        kwargs.setdefault("compute_with_cache", False)
         super().__init__(**kwargs)
         self._set_grid(cam_curve_interval)
         self.iou_threshold = float(iou_threshold)
         self.multi_contour = bool(multi_contour)
-        self._iou = F.iou_fractions((self.iou_threshold,))
+        self.plan = F.BoxPlan.request(self.multi_contour, (self.iou_threshold,), per_image=True)
         self.fixed_index: int | None = None
         t = (len(self._thresholds),)
         self._add_counts(gt_known=t, top1_loc=t, top5_loc=t)  # per CAM threshold
@@ -52,50 +54,50 @@ class LocalizationAccuracy(ShapedMetric):
             self.fixed_index = None
         else:
             self.fixed_index = F.snap_threshold(threshold, self._thresholds)
-        self._computed = None  # torchmetrics' cached result used the previous setting
 
-    def _result_shapes(self) -> dict[str, tuple[int, ...]]:
+    def result_shapes(self) -> dict[str, tuple[int, ...]]:
         return {"gt_known_curve": (len(self._thresholds),)}
 
-    def update(self, scoremaps: torch.Tensor, gt_boxes, labels: torch.Tensor, logits) -> None:
+    def update(
+        self,
+        scoremaps: torch.Tensor,
+        gt_boxes,
+        labels: torch.Tensor,
+        logits,
+        sweep: F.BoxCounts | None = None,
+    ) -> None:
         """Count box-correct and class-correct images at every CAM threshold.
 
         Args:
             scoremaps: [N, H, W] float in [0, 1], the CAMs of the ground-truth classes.
-            gt_boxes: N tensors [K_n, 4] (x0, y0, x1, y1), inclusive, same frame.
+            gt_boxes: N tensors [K_n, 4] (x0, y0, x1, y1), inclusive, same frame; None for
+                images without boxes (a mask split): classification only.
             labels: [N] ground-truth class indices.
             logits: [N, K] class scores (top-5 is top-K when K < 5).
+            sweep: the counts of these maps and boxes from a sweep whose plan includes
+                this metric's (`WSOLMetrics` sweeps once for all its metrics); None:
+                check the inputs and sweep here.
         """
-        maps = checks.check_scoremaps(scoremaps)
-        flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
-        lab, log = checks.check_labels_logits(labels, logits, len(maps))
-        multi, single = (self._iou, np.zeros(0)) if self.multi_contour else (np.zeros(0), self._iou)
-        mode = "multi" if self.multi_contour else "single"
-        counts = F.box_counts(maps, flat, offsets, self._thresholds, multi, single, loc=(mode, 0))
-        self._add(counts.loc, *F.class_hits(lab, log))
-
-    def add_hits(self, box_ok: np.ndarray | None, top1: np.ndarray, top5: np.ndarray) -> None:
-        """Add checked per-image results (what `update` computes; `WSOLMetrics` shares one
-        contour sweep between its metrics this way).
-
-        Args:
-            box_ok: [N, T] bool box correctness per CAM threshold, or None for images
-                without boxes (classification only).
-            top1, top5: [N] bool classification hits.
-        """
-        self._add(box_ok, top1, top5)
-        self._record_update()
-
-    def _add(self, box_ok: np.ndarray | None, top1: np.ndarray, top5: np.ndarray) -> None:
+        if sweep is None:
+            maps = checks.check_scoremaps(scoremaps)
+            n = len(maps)
+            if gt_boxes is not None:
+                flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
+        else:
+            n = sweep.n_images
+        top1, top5 = F.class_hits(*checks.check_labels_logits(labels, logits, n))
+        if sweep is None and gt_boxes is not None:
+            sweep = F.box_counts(maps, flat, offsets, self._thresholds, self.plan)
         device = self.gt_known.device
-        if box_ok is not None:
+        if sweep is not None:
+            box_ok = sweep.rows(self.multi_contour, self.iou_threshold)
             self.gt_known += torch.from_numpy(box_ok.sum(0)).to(device)
             self.top1_loc += torch.from_numpy((box_ok & top1[:, None]).sum(0)).to(device)
             self.top5_loc += torch.from_numpy((box_ok & top5[:, None]).sum(0)).to(device)
             self.n_box_images += len(box_ok)
         self.top1_cls += int(top1.sum())
         self.top5_cls += int(top5.sum())
-        self.n_images += len(top1)
+        self.n_images += n
 
     def compute(self) -> dict:
         """gt_known_loc, top1_loc, top5_loc, top1_acc, top5_acc (percent, python floats),

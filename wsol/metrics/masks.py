@@ -27,7 +27,7 @@ class PxAP(ShapedMetric):
         n_bins = len(self._thresholds) + 2
         self._add_counts(hist_fg=(n_bins,), hist_bg=(n_bins,))
 
-    def _result_shapes(self) -> dict[str, tuple[int, ...]]:
+    def result_shapes(self) -> dict[str, tuple[int, ...]]:
         t = len(self._thresholds)
         return {"precision": (t,), "recall": (t,), "thresholds": (t,)}
 
@@ -47,15 +47,6 @@ class PxAP(ShapedMetric):
             checks.check_scoremap_values(maps)  # a bad score map is reported first
             raise
         self._add(*F.score_histograms(maps, masks, self.cam_curve_interval))
-
-    def add_histograms(self, hist_fg: np.ndarray, hist_bg: np.ndarray) -> None:
-        """Add histograms computed elsewhere (by `WSOLMetrics`, from checked inputs).
-
-        Args:
-            hist_fg, hist_bg: [T + 2] counts, as `functional.score_histograms` returns them.
-        """
-        self._add(hist_fg, hist_bg)
-        self._record_update()
 
     def _add(self, hist_fg: np.ndarray, hist_bg: np.ndarray) -> None:
         self.hist_fg += torch.from_numpy(hist_fg).to(self.hist_fg.device)

@@ -3,9 +3,16 @@
 Both heads follow the head contract: ``forward(features) -> logits [B, K]`` and
 ``class_maps(features) -> [B, K, h, w]``; methods call ``head(features, return_maps=True)`` to
 get both at once, so the CAMs are the maps the logits came from.
+
+A head may name positions inside it (``head.positions``; :class:`ClassMapHead`: ``conv1``,
+``conv2``, after each 3x3 conv's ReLU), where a method inserts layers with
+``head(features, return_maps=True, after={"conv2": layer})``, as the benchmark's InceptionV3 ADL
+does after its head's second conv. Methods name them ``head.<position>``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -15,26 +22,47 @@ from wsol.models.init import init_he, init_linear, init_xavier
 HEAD_INITS = {"xavier": init_xavier, "he": init_he}
 
 
-class MapHead(nn.Module):
-    """Base of the heads: class maps first, logits from the maps (one pass for both)."""
+Layer = Callable[[Tensor], Tensor]
 
-    def class_maps(self, features: Tensor) -> Tensor:
-        """Args: features: [B, C, h, w]. Returns: [B, K, h, w]."""
+
+class MapHead(nn.Module):
+    """Base of the heads: class maps first, logits from the maps (one pass for both).
+
+    Attributes:
+        positions: names of the points inside the head where layers can be inserted.
+    """
+
+    positions: tuple[str, ...] = ()
+
+    def class_maps(self, features: Tensor, after: Mapping[str, Layer] | None = None) -> Tensor:
+        """Args: features: [B, C, h, w]; after: position → layer. Returns: [B, K, h, w]."""
         raise NotImplementedError
 
     def logits_from_maps(self, maps: Tensor) -> Tensor:
         """[B, K] logits of [B, K, h, w] maps: their spatial mean."""
         return maps.mean(dim=(2, 3))
 
+    def check_positions(self, names) -> None:
+        """Raise a ValueError naming the head's positions when ``names`` has another one."""
+        unknown = sorted(set(names) - set(self.positions))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no position {unknown}; its positions: "
+                f"{', '.join(self.positions) or 'none'}"
+            )
+
     def forward(
-        self, features: Tensor, return_maps: bool = False
+        self,
+        features: Tensor,
+        return_maps: bool = False,
+        after: Mapping[str, Layer] | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
-        """Args: features: [B, C, h, w].
+        """Args: features: [B, C, h, w]; after: head position → a layer applied there.
 
         Returns:
             logits [B, K]; with ``return_maps``, the tuple (class maps [B, K, h, w], logits).
         """
-        maps = self.class_maps(features)
+        maps = self.class_maps(features, after) if after else self.class_maps(features)
         logits = self.logits_from_maps(maps)
         return (maps, logits) if return_maps else logits
 
@@ -60,8 +88,9 @@ class GAPHead(MapHead):
         """[B, K]: the spatial mean of the maps plus the bias, i.e. ``Linear(GAP(F))``."""
         return maps.mean(dim=(2, 3)) + self.fc.bias
 
-    def class_maps(self, features: Tensor) -> Tensor:
+    def class_maps(self, features: Tensor, after: Mapping[str, Layer] | None = None) -> Tensor:
         """Args: features: [B, C, h, w]. Returns: [B, K, h, w] (unbounded, no bias)."""
+        self.check_positions(after or {})
         return torch.einsum("kc,bchw->bkhw", self.fc.weight, features)
 
 
@@ -79,6 +108,8 @@ class ClassMapHead(MapHead):
             of docs/methods.md uses 0.5).
         init: ``"xavier"`` or ``"he"``.
     """
+
+    positions = ("conv1", "conv2")
 
     def __init__(
         self,
@@ -103,8 +134,21 @@ class ClassMapHead(MapHead):
                 layers.append(nn.Dropout(dropout))
             layers += [conv, nn.ReLU(inplace=False)]
         self.layers = nn.Sequential(*layers[:-1])  # no ReLU after the class-map conv
+        relus = [i for i, m in enumerate(self.layers) if isinstance(m, nn.ReLU)]
+        #: position → index in ``layers`` of the ReLU it follows.
+        self._position_index = dict(zip(self.positions, relus, strict=True))
         HEAD_INITS[init](self)
 
-    def class_maps(self, features: Tensor) -> Tensor:
-        """Args: features: [B, C, h, w]. Returns: [B, K, h, w] (unbounded)."""
-        return self.layers(features)
+    def class_maps(self, features: Tensor, after: Mapping[str, Layer] | None = None) -> Tensor:
+        """Args: features: [B, C, h, w]; after: ``conv1``/``conv2`` → a layer applied after
+        that conv's ReLU. Returns: [B, K, h, w] (unbounded)."""
+        if not after:
+            return self.layers(features)
+        self.check_positions(after)
+        inserted = {self._position_index[name]: layer for name, layer in after.items()}
+        x = features
+        for index, module in enumerate(self.layers):
+            x = module(x)
+            if index in inserted:
+                x = inserted[index](x)
+        return x

@@ -23,8 +23,10 @@ from torch import Tensor, nn
 from torchvision.models.inception import BasicConv2d, InceptionA, InceptionB, InceptionC
 
 from wsol.models.base import Backbone
+from wsol.models.features import Segment
 from wsol.models.init import init_xavier
 from wsol.models.param_rules import NewParamRule
+from wsol.models.registry import register_backbone
 
 log = logging.getLogger("wsol")
 
@@ -109,38 +111,51 @@ class InceptionBackbone(Backbone):
             )
         return kept
 
-    def stage_layers(self) -> dict[str, list[nn.Module]]:
-        """``stem`` (to 28x28x192 at 224 px), ``mixed_5`` (Mixed_5b-d, 28x28x288, before the
-        extra pool) and ``mixed_6`` (the extra pool, Mixed_6a-e: the 768-channel features)."""
-        return {
-            "stem": [
-                self.Conv2d_1a_3x3,
-                self.Conv2d_2a_3x3,
-                self.Conv2d_2b_3x3,
-                self.maxpool1,
-                self.Conv2d_3b_1x1,
-                self.Conv2d_4a_3x3,
-                self.maxpool2,
-            ],
-            "mixed_5": [self.Mixed_5b, self.Mixed_5c, self.Mixed_5d],
-            "mixed_6": [
-                self.pool_5,
-                self.Mixed_6a,
-                self.Mixed_6b,
-                self.Mixed_6c,
-                self.Mixed_6d,
-                self.Mixed_6e,
-            ],
-        }
+    def segments(self) -> list[Segment]:
+        """Stages ``stem`` (to 28x28x192 at 224 px), ``mixed_5`` (ends at Mixed_5d, 28x28x288,
+        before the extra pool) and ``mixed_6`` (= final: the 768-channel features); positions
+        ``mixed_5b`` ... ``mixed_6e`` after each Inception block and ``pool_5`` after the extra
+        pool (14x14x288; the input of Mixed_6a)."""
+        pooled = 8 if self.large_feature_map else 16
+        stem = [
+            self.Conv2d_1a_3x3,
+            self.Conv2d_2a_3x3,
+            self.Conv2d_2b_3x3,
+            self.maxpool1,
+            self.Conv2d_3b_1x1,
+            self.Conv2d_4a_3x3,
+            self.maxpool2,
+        ]
+        segments = [Segment(("stem",), stem, 192, 8, "maxpool2", stage_end=True)]
+        for block, channels in (("5b", 256), ("5c", 288), ("5d", 288)):
+            names = (f"mixed_{block}",) + (("mixed_5",) if block == "5d" else ())
+            segments.append(
+                Segment(
+                    names,
+                    [getattr(self, f"Mixed_{block}")],
+                    channels,
+                    8,
+                    f"Mixed_{block}",
+                    stage_end=block == "5d",
+                )
+            )
+        segments.append(Segment(("pool_5",), [self.pool_5], 288, pooled, "pool_5"))
+        for block in ("6a", "6b", "6c", "6d", "6e"):
+            names = (f"mixed_{block}",) + (("mixed_6",) if block == "6e" else ())
+            segments.append(
+                Segment(
+                    names,
+                    [getattr(self, f"Mixed_{block}")],
+                    768,
+                    pooled,
+                    f"Mixed_{block}",
+                    stage_end=block == "6e",
+                )
+            )
+        return segments
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: [B, 3, H, W]. Returns: features [B, 768, H/stride, W/stride], >= 0."""
-        for layers in self.stage_layers().values():
-            for layer in layers:
-                x = layer(x)
-        return x
 
-
+@register_backbone("inception_v3")
 def inception_v3(large_feature_map: bool = False) -> InceptionBackbone:
     """InceptionV3 in WSOL form: 14x14x768 at 224 px (28x28 with ``large_feature_map``)."""
     return InceptionBackbone(large_feature_map=large_feature_map)

@@ -7,6 +7,9 @@ Two rules exist per backbone (see docs/methods.md#optimization):
   model used (VGG: everything outside ``features.``; ResNet: ``layer4.`` and ``fc.``). Heads are
   matched under their WE names (CAM: ``fc``; ACoL: ``classifier_A``/``classifier_B``), which
   reproduces WE's quirk that ResNet ACoL heads train at 1x while ResNet ``layer4`` gets 10x.
+
+The WE names are an optional mapping: a method module outside the backbone without a WE name
+(a new method's layers) is new under both rules, and the printed groups say so.
 """
 
 from __future__ import annotations
@@ -76,13 +79,14 @@ def classify_params(
         method: module with a ``backbone`` attribute (carrying ``new_param_rule`` and
             ``we_new_param_rule``) and head sub-modules named by the keys of ``head_we_names``.
         lr_rule: ``"clean"`` or ``"we"``.
-        head_we_names: method attribute name of each head → the name WE gave that layer.
+        head_we_names: method attribute name of a head → the name WE gave that layer
+            (optional per module: a module without one is new under both rules).
 
     Returns:
         One role per trainable parameter, in ``named_parameters`` order.
 
     Raises:
-        ValueError: for an unknown rule or a parameter outside the backbone and the heads.
+        ValueError: for an unknown rule.
     """
     check_lr_rule(lr_rule)
     backbone = method.backbone
@@ -94,13 +98,10 @@ def classify_params(
         owner, _, local = name.partition(".")
         if owner == "backbone":
             new = rule.is_new(local)
-        elif owner in head_we_names:
-            new = True if lr_rule == "clean" else rule.is_new(f"{head_we_names[owner]}.{local}")
+        elif owner in head_we_names and lr_rule == "we":
+            new = rule.is_new(f"{head_we_names[owner]}.{local}")
         else:
-            raise ValueError(
-                f"parameter {name!r} belongs neither to the backbone nor to the heads "
-                f"{sorted(head_we_names)}: no learning-rate rule covers it"
-            )
+            new = True  # not pretrained: a head or a method's own layer
         roles.append(ParamRole(name=name, param=param, new=new))
     return roles
 
@@ -155,6 +156,6 @@ def describe_method_groups(
     else:
         header = (
             f"lr_rule='we': {backbone.we_new_param_rule}, on backbone names and on WE's head "
-            f"names {dict(head_we_names)}"
+            f"names {dict(head_we_names)}; other method modules new"
         )
     return describe_roles(roles, lr, head_lr_mult, header)

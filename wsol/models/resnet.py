@@ -12,7 +12,9 @@ import torchvision
 from torch import Tensor, nn
 
 from wsol.models.base import Backbone
+from wsol.models.features import Segment
 from wsol.models.param_rules import NewParamRule
+from wsol.models.registry import register_backbone
 
 
 def _unstride_first_block(stage: nn.Sequential) -> None:
@@ -25,7 +27,9 @@ def _unstride_first_block(stage: nn.Sequential) -> None:
 class ResNetBackbone(Backbone):
     """torchvision ResNet without avgpool and fc; layer4 at stride 1.
 
-    Stages: ``stem``, ``layer1`` ... ``layer4`` (torchvision's modules and parameter names).
+    Stages: ``stem``, ``layer1`` ... ``layer4`` (torchvision's modules and parameter names;
+    canonical ``stage1`` ... ``stage4``, ``final``); positions: every residual block,
+    ``layer<L>.<i>`` (the benchmark's ADL sits after ``layer3.0``, ``layer4.0``, ``layer4.2``).
     Features at 224 px: 14x14 (stride 16); ``large_feature_map`` also runs layer3 at stride 1:
     28x28 (stride 8). C = 2048 (ResNet50) or 512 (ResNet18).
 
@@ -70,22 +74,56 @@ class ResNetBackbone(Backbone):
         """Drop the classifier (``fc.*``) of a torchvision ResNet state dict."""
         return {key: value for key, value in state_dict.items() if not key.startswith("fc.")}
 
-    def stage_layers(self) -> dict[str, list[nn.Module]]:
-        """``stem`` (conv1, bn1, relu, maxpool), then ``layer1`` ... ``layer4``; features >= 0."""
-        return {
-            "stem": [self.conv1, self.bn1, self.relu, self.maxpool],
-            "layer1": [self.layer1],
-            "layer2": [self.layer2],
-            "layer3": [self.layer3],
-            "layer4": [self.layer4],
-        }
+    def segments(self) -> list[Segment]:
+        """``stem`` (conv1, bn1, relu, maxpool), then one point per residual block
+        ``layer<L>.<i>``; the last block of ``layer<L>`` ends that stage. Features >= 0."""
+        segments = [
+            Segment(
+                ("stem",),
+                [self.conv1, self.bn1, self.relu, self.maxpool],
+                64,
+                4,
+                "maxpool",
+                stage_end=True,
+            )
+        ]
+        stride = 4
+        for index in range(1, 5):
+            layer = getattr(self, f"layer{index}")
+            for block_index, block in enumerate(layer):
+                for module in block.modules():
+                    if isinstance(module, nn.Conv2d) and module.stride == (2, 2):
+                        stride *= 2
+                        break
+                last = block_index == len(layer) - 1
+                names = (f"layer{index}.{block_index}",) + ((f"layer{index}",) if last else ())
+                channels = _block_channels(block)
+                segments.append(
+                    Segment(
+                        names,
+                        [block],
+                        channels,
+                        stride,
+                        f"layer{index}.{block_index}",
+                        stage_end=last,
+                    )
+                )
+        return segments
 
 
+def _block_channels(block: nn.Module) -> int:
+    """Output channels of a torchvision BasicBlock/Bottleneck (its last BatchNorm's width)."""
+    last = block.bn3 if hasattr(block, "bn3") else block.bn2
+    return last.num_features
+
+
+@register_backbone("resnet18")
 def resnet18(large_feature_map: bool = False) -> ResNetBackbone:
     """ResNet18 in WSOL form: 14x14x512 at 224 px (28x28 with ``large_feature_map``)."""
     return ResNetBackbone("resnet18", large_feature_map=large_feature_map)
 
 
+@register_backbone("resnet50")
 def resnet50(large_feature_map: bool = False) -> ResNetBackbone:
     """ResNet50 in WSOL form: 14x14x2048 at 224 px (28x28 with ``large_feature_map``)."""
     return ResNetBackbone("resnet50", large_feature_map=large_feature_map)

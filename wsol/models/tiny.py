@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from torch import nn
 
 from wsol.models.base import Backbone
+from wsol.models.features import Segment
 from wsol.models.init import init_he
 from wsol.models.param_rules import NewParamRule
+from wsol.models.registry import register_backbone
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, stride: int = 1) -> list[nn.Module]:
@@ -61,18 +63,28 @@ class TinyBackbone(Backbone):
         # the class maps are read, at a fraction of the cost of a second conv per stage.
         stages.append(nn.Sequential(*_conv_bn_relu(in_channels, in_channels)))
         self.stages = nn.Sequential(*stages)
+        self.widths = widths
+        self.large_feature_map = bool(large_feature_map)
         self.out_channels = widths[-1]
         self.stride = 2 ** (len(widths) - (1 if large_feature_map else 0))
         self.new_param_rule = NewParamRule()
         self.we_new_param_rule = NewParamRule(pretrained_prefixes=("stages.",))
         init_he(self)
 
-    def stage_layers(self) -> dict[str, list[nn.Module]]:
+    def segments(self) -> list[Segment]:
         """``stage1`` ... ``stageN`` (one per width) and ``final``; features >= 0."""
-        names = [f"stage{i + 1}" for i in range(len(self.stages) - 1)] + ["final"]
-        return {name: [stage] for name, stage in zip(names, self.stages, strict=True)}
+        count = len(self.widths)
+        segments, stride = [], 1
+        for index, stage in enumerate(self.stages):
+            downsample = index < count and not (self.large_feature_map and index == count - 1)
+            stride *= 2 if downsample else 1
+            name = f"stage{index + 1}" if index < count else "final"
+            channels = self.widths[min(index, count - 1)]
+            segments.append(Segment((name,), [stage], channels, stride, f"stages.{index}", True))
+        return segments
 
 
+@register_backbone("tiny")
 def tiny(large_feature_map: bool = False, widths: Sequence[int] = (16, 32, 96)) -> TinyBackbone:
     """Build the tiny backbone (see :class:`TinyBackbone`)."""
     return TinyBackbone(widths=widths, large_feature_map=large_feature_map)

@@ -18,7 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from wsol.lit_module import PROTOCOL_SETTINGS, WSOLLitModule
+from wsol.evaluation.protocol import Protocol
+from wsol.lit_module import WSOLLitModule
 from wsol.tasks.common import build_trainer
 from wsol.tasks.score_cams import score_cams_dir
 from wsol.utils.checkpoint import load_checkpoint, module_from_checkpoint, stored_config
@@ -72,19 +73,22 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
             stored_data_dir=stored.get("data_dir"),
             test_split=split,
         )
-    given = OmegaConf.to_container(cfg.eval, resolve=True) if cfg.get("eval") else {}
-    overridden = [name for name in explicit_protocol_settings() if name in given]
+    given = Protocol.from_dict(
+        OmegaConf.to_container(cfg.eval, resolve=True) if cfg.get("eval") else {}, where="eval"
+    ).settings()
+    overridden = explicit_protocol_settings()
     if overridden:
         chosen = {name: given[name] for name in overridden}
+        stored_settings = module.protocol.settings()
         log.info(
             "Evaluation protocol: %s given on the command line replace the checkpoint's %s",
             chosen,
-            {name: module.protocol[name] for name in overridden},
+            {name: stored_settings[name] for name in overridden},
         )
         module.set_protocol(**chosen)
     else:
         log.info("Evaluation protocol of the checkpoint: %s", module.protocol)
-    write_protocol({**module.protocol, "overridden": overridden}, cfg.paths.output_dir)
+    write_protocol({**module.protocol.to_dict(), "overridden": overridden}, cfg.paths.output_dir)
     if module.method.needs_gradients:
         # The method takes gradients while evaluating (post-hoc explainers): Lightning's
         # default torch.inference_mode() would forbid them; the method enables grad locally.
@@ -97,7 +101,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
     save_curve_figures(
         exact.get("curves", {}),
         cfg.paths.output_dir,
-        module.hparams.iou_thresholds,
+        module.protocol.iou_thresholds,
         scalars=exact,
         stage=split,
     )
@@ -106,7 +110,7 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict[str, float]:
 
 
 def explicit_protocol_settings() -> list[str]:
-    """Protocol settings the command line sets explicitly, in `PROTOCOL_SETTINGS` order.
+    """Protocol settings the command line sets explicitly, in `Protocol.NAMES` order.
 
     A group choice (``eval=fine``, ``eval=default``) sets all of them; ``eval.<name>=...`` sets
     one. The ``eval`` group's default is not explicit: Hydra's task overrides say what the
@@ -118,10 +122,10 @@ def explicit_protocol_settings() -> list[str]:
     for override in HydraConfig.get().overrides.task:
         key = override.split("=", 1)[0].lstrip("+~")
         if key == "eval":
-            names.update(PROTOCOL_SETTINGS)
+            names.update(Protocol.NAMES)
         elif key.startswith("eval."):
             names.add(key.split(".")[1])
-    return [name for name in PROTOCOL_SETTINGS if name in names]
+    return [name for name in Protocol.NAMES if name in names]
 
 
 def module_to_evaluate(cfg: DictConfig) -> tuple[WSOLLitModule, dict]:
@@ -137,12 +141,6 @@ def module_to_evaluate(cfg: DictConfig) -> tuple[WSOLLitModule, dict]:
     stored = stored_config(load_checkpoint(ckpt_path), ckpt_path) if ckpt_path else {}
     if cfg.get("data") is None and "data" not in stored:
         raise ValueError("wsol-eval method=...: give data=<data config> (or a ckpt_path)")
-    protocol = OmegaConf.to_container(cfg.eval, resolve=True)
-    module = WSOLLitModule(
-        method=instantiate(cfg.method),
-        optimizer=None,
-        cam_curve_interval=protocol["cam_curve_interval"],
-        iou_thresholds=protocol["iou_thresholds"],
-        loc_multi_contour=protocol["loc_multi_contour"],
-    )
+    protocol = Protocol.from_dict(OmegaConf.to_container(cfg.eval, resolve=True), where="eval")
+    module = WSOLLitModule(method=instantiate(cfg.method), optimizer=None, protocol=protocol)
     return module.eval(), stored

@@ -58,7 +58,7 @@ def predict(cfg: DictConfig) -> PredictSummary:
     size, mean, std = _eval_settings(stored.get("data") or {})
     threshold = _threshold(cfg.get("threshold"), module, cfg.ckpt_path)
     multi = cfg.get("multi_contour")
-    multi = bool(module.hparams.loc_multi_contour if multi is None else multi)
+    multi = bool(module.protocol.loc_multi_contour if multi is None else multi)
     top_k = int(cfg.get("top_k", 5))
     if top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")

@@ -127,8 +127,10 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
             module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True
         )
         metrics.update(logged_and_exact(results, "test", module.last_test_results))
+    # What the run trained and selected on (few-shot subsets may keep fewer images per class).
+    metrics.update(datamodule.split_counts())
     metrics = to_float_dict(metrics)
     write_metrics(metrics, cfg.paths.output_dir)
-    write_protocol(module.protocol, cfg.paths.output_dir)
+    write_protocol(module.protocol.to_dict(), cfg.paths.output_dir)
     log_hparams(trainer.loggers, cfg, metrics)
     return metrics

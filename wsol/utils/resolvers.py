@@ -8,6 +8,11 @@ directory ``None``).
 ``METADATA_ROOT/class_names.txt`` (what the converters write), so ``data=folder`` needs no class
 count; None while the root is unset (validation then names ``num_classes``).
 
+``${wsol.backbone_norm:mean|std,BACKBONE_NAME}`` is the input normalization the backbone's weights
+expect, declared where the backbone is registered (:func:`wsol.models.backbone_normalization`);
+ImageNet's when the name is null (no backbone in the config). ``backbone=timm`` adds the model
+name: ``${wsol.backbone_norm:mean,timm,${backbone.model_name}}``.
+
 ``${wsol.cwd:}`` is the directory relative paths start from (``paths.root_dir``). Hydra's own
 ``${hydra:runtime.cwd}`` only resolves once Hydra has set its config: a multirun resolves
 ``hydra.sweep.dir`` (which goes through ``paths.log_dir``) before that, and fails with
@@ -51,12 +56,22 @@ def class_count(metadata_root) -> int | None:
     return sum(1 for line in names.read_text(encoding="utf-8-sig").splitlines() if line.strip())
 
 
+def backbone_norm(which, name, *values) -> list[float]:
+    """``mean`` or ``std`` of the registered backbone ``name`` (see the module docstring);
+    ``values``: options its normalization depends on (timm's model name)."""
+    from wsol.models.registry import backbone_normalization
+
+    return backbone_normalization(which, name, *values)
+
+
 def register_resolvers() -> None:
-    """Register ``wsol.cwd``, ``wsol.default`` and ``wsol.class_count`` (idempotent)."""
+    """Register ``wsol.cwd``, ``wsol.default``, ``wsol.class_count`` and ``wsol.backbone_norm``
+    (idempotent)."""
     resolvers = (
         ("wsol.cwd", runtime_cwd),
         ("wsol.default", default_if_null),
         ("wsol.class_count", class_count),
+        ("wsol.backbone_norm", backbone_norm),
     )
     for name, resolver in resolvers:
         if not OmegaConf.has_resolver(name):

@@ -30,6 +30,8 @@ from hydra.experimental.callback import Callback
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from wsol.evaluation.protocol import SETTINGS as PROTOCOL_SETTINGS
+
 
 class ConfigValidationError(ValueError):
     """A composed config has options of the wrong type or out of range."""
@@ -176,9 +178,8 @@ RULES: dict[str, Any] = {
     "data.train_crop": _int(1),
     "data.eval_size": _int(1),
     "data.num_classes": Nullable(_int(1)),
-    "eval.cam_curve_interval": Interval(0, 1, low_open=True, high_open=True),
-    "eval.iou_thresholds": Each(Interval(0, 100, low_open=True, high_open=True, integer=True)),
-    "eval.loc_multi_contour": _flag(),
+    # The protocol's settings and rules are listed once, in wsol.evaluation.protocol.
+    **{f"eval.{name}": setting for name, setting in PROTOCOL_SETTINGS.items()},
     "module.head_lr_mult": Interval(0, low_open=True),
     "module.scheduler_interval": OneOf(("step", "epoch")),
     "module.optimizer.lr": Interval(0, low_open=True),

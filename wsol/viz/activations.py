@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torchvision.utils import make_grid
 
 from wsol.cams.hooks import LayerHooks
+from wsol.cams.normalize import minmax_normalize
 from wsol.viz.colormap import apply_colormap, colormap_lut
 from wsol.viz.figures import image_figure
 from wsol.viz.overlay import NEUTRAL_COLOR, add_caption, heatmap_overlay
@@ -71,18 +72,17 @@ def channel_maps(activations: Tensor, channels: Sequence[int] | Tensor) -> Tenso
         channels: channel indices.
 
     Returns:
-        float32 [N, h, w] in [0, 1]; a constant channel (e.g. dead after ReLU) is all zeros.
+        float32 [N, h, w] in [0, 1] (`wsol.cams.normalize.minmax_normalize`, the rule of the
+        score maps); a constant channel (e.g. dead after ReLU) is all zeros.
     """
     if activations.ndim != 3:
         raise ValueError(f"expected [C, h, w], got {tuple(activations.shape)}")
     index = torch.as_tensor(channels, dtype=torch.long).reshape(-1)
     if len(index) and (index.min() < 0 or index.max() >= len(activations)):
         raise IndexError(f"channels {index.tolist()} outside 0..{len(activations) - 1}")
-    picked = activations[index].detach().float().cpu().flatten(1)
-    low = picked.min(dim=1, keepdim=True).values
-    span = picked.max(dim=1, keepdim=True).values - low
-    scaled = torch.where(span > 0, (picked - low) / span.clamp_min(1e-30), 0.0)
-    return scaled.view(len(index), *activations.shape[-2:])
+    picked = activations[index].detach().float().cpu()
+    scaled, _ = minmax_normalize(picked)  # the package's one min-max rule
+    return scaled
 
 
 def activation_grid(

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
+from wsol.cams.normalize import minmax_normalize
 from wsol.viz.figures import image_figure
 from wsol.viz.panel import enlarge
 
@@ -38,7 +39,8 @@ def normalize_filters(weight: Tensor, mode: str = "filter") -> Tensor:
 
     Args:
         weight: [C_out, C_in, k_h, k_w] convolution weights.
-        mode: ``"filter"`` (per-filter min-max; a constant filter becomes 0.5) or ``"global"``
+        mode: ``"filter"`` (per-filter min-max, `wsol.cams.normalize.minmax_normalize`; a
+            constant filter becomes 0.5) or ``"global"``
             (``0.5 + w / (2 max|w|)`` over the whole layer; zero stays mid-grey).
 
     Returns:
@@ -52,10 +54,10 @@ def normalize_filters(weight: Tensor, mode: str = "filter") -> Tensor:
     if mode == "global":
         peak = w.abs().max()
         return (0.5 + w / (2 * peak)) if peak > 0 else torch.full_like(w, 0.5)
-    flat = w.flatten(1)
-    low = flat.min(dim=1, keepdim=True).values
-    span = flat.max(dim=1, keepdim=True).values - low
-    scaled = torch.where(span > 0, (flat - low) / span.clamp_min(1e-30), 0.5)
+    # The package's one min-max rule, over each whole filter; a filter it cannot scale
+    # (constant) is shown mid-grey rather than black.
+    scaled, invalid = minmax_normalize(w.flatten(1)[:, None])
+    scaled = torch.where(invalid[:, None, None], torch.full_like(scaled, 0.5), scaled)
     return scaled.view_as(w)
 
 
