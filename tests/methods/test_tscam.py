@@ -32,6 +32,12 @@ def test_deit_tiny_maps_have_the_expected_shape():
     assert output.aux["semantic_maps"].shape == (2, 5, 14, 14)
     assert output.aux["token_attention"].shape == (2, 14, 14)
     assert cams.shape == (2, 14, 14) and torch.isfinite(cams).all()
+    method.check_output(output, batch_size=2)  # the method contract's shapes, extra maps too
+    labels = torch.tensor([1, 4])
+    assert method.extra_map(output, "semantic_maps", labels).shape == (2, 14, 14)
+    torch.testing.assert_close(
+        method.extra_map(output, "token_attention", None), output.aux["token_attention"]
+    )
     # Logits are the spatial mean of the semantic maps (the official classifier).
     torch.testing.assert_close(output.logits, output.aux["semantic_maps"].mean(dim=(2, 3)))
 

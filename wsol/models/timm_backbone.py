@@ -150,9 +150,7 @@ class TimmBackbone(Backbone):
         if out_indices is not None:
             options["out_indices"] = tuple(int(i) for i in out_indices)
         body = create_timm_model(model_name, pretrained, weights_path, allow_download, **options)
-        from timm.models._features import FeatureDictNet
-
-        if not isinstance(body, FeatureDictNet):
+        if not isinstance(body, require_timm().models.FeatureDictNet):
             raise ValueError(
                 f"backbone.model_name={model_name!r}: timm builds its features with "
                 f"{type(body).__name__}, which does not run its modules in sequence, so wsol "
