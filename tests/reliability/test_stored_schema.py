@@ -46,9 +46,14 @@ def stored(tmp_path: Path, overrides: list[str] = ()) -> dict:
         ["method=adl"],
         ["method=has"],
         ["method=cutmix"],
+        ["method=spg"],
+        ["method=fsl"],
+        ["method=center"],
+        ["experiment=cub_vgg16_spg"],
+        ["backbone=vit_b_16"],
         ["module=sgd_step"],
         ["experiment=imagenet_resnet50_cam"],
-        ["backbone=vgg16_acol", "method=acol"],
+        ["backbone=vgg16_pool3x3", "method=acol"],
     ],
 )
 def test_the_configs_own_stored_configs_are_admitted(tmp_path, overrides):
