@@ -648,7 +648,7 @@ CASES = [
         "config",
         "`eval.cam_curve_interval=nan`",
         1,
-        "eval.cam_curve_interval: must be a finite number in (0, 1), got nan",
+        "eval.cam_curve_interval: must be a number in (0, 1), got nan",
     ),
     Case(
         "mean",

@@ -13,7 +13,7 @@ from wsol.utils.validate import config_problems
     ("overrides", "expected"),
     [
         (["module.optimizer.lr=nan"], "module.optimizer.lr: must be a finite number > 0, got nan"),
-        (["eval.cam_curve_interval=nan"], "eval.cam_curve_interval: must be a finite number in"),
+        (["eval.cam_curve_interval=nan"], "eval.cam_curve_interval: must be a number in (0, 1)"),
         (["module.optimizer.lr=inf"], "module.optimizer.lr: must be a finite number > 0, got inf"),
         (["data.preparer.hue_noise=nan"], "data.preparer.hue_noise: must be a finite number"),
         (["data.mean=[0.5,0.5,2.0]"], "data.mean: must be a non-empty list, each item a number"),

@@ -142,6 +142,9 @@ def _keys(node: dict, key: str, obj: Any, source: str) -> None:
     """Pass 2: the keys of one target node are parameters of its target."""
     target = node["_target_"]
     names, takes_any = _parameters(obj)
+    slot = slot_at(key)
+    if takes_any and slot is not None and slot.extra_keys is not None:
+        names, takes_any = [*names, *sorted(slot.extra_keys(node))], False
     for name in node:
         where = f"{key}.{name}" if key else str(name)
         if str(name).startswith("_") and str(name).endswith("_"):

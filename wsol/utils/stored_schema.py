@@ -9,8 +9,9 @@ key path                                     may build
 ``module``                                   ``wsol.lit_module.WSOLLitModule``
 ``module.method``, ``method``                a ``WSOLMethod`` subclass (any method)
 ``module.method.backbone``, ``backbone``...  the backbone builder ``wsol.models.build_backbone``
-``module.method.<any>``, ``method.<any>``    a head (a ``MapHead`` subclass, or a factory of
-                                             :data:`HEAD_FACTORIES`)
+``module.method.<any>``, ``method.<any>``    a head (a ``MapHead`` subclass, a head class of
+                                             the package built as ``head(in_channels,
+                                             num_classes, ...)``, or :data:`HEAD_FACTORIES`)
 ``module.optimizer``                         an optimizer of ``configs/module/``
 ``module.scheduler``                         a scheduler of ``configs/module/``
 ``data``                                     ``wsol.data.datamodule.WSOLDataModule``
@@ -84,23 +85,62 @@ class Slot:
         admits: whether a located target object is allowed here.
         torch_names: dotted torch names allowed here (located only if listed).
         paths: arguments holding folders, re-rooted under the current data dir.
+        extra_keys: for a target taking ``**kwargs``: ``extra_keys(node)`` → the keys it takes
+            through them (None: any plain value).
     """
 
     what: str
     admits: Callable[[Any], bool] = field(default=lambda obj: False)
     torch_names: frozenset[str] = frozenset()
     paths: tuple[str, ...] = ()
+    extra_keys: Callable[[dict], set[str]] | None = None
+
+
+def _protocol_settings(node: dict) -> set[str]:
+    """Settings WSOLLitModule takes one by one (checkpoints written before ``protocol``)."""
+    return set(_object("wsol.evaluation.protocol.SETTINGS"))
+
+
+def _backbone_options(node: dict) -> set[str]:
+    """The options the named backbone's registered builder declares (none if unknown)."""
+    entry = _object("wsol.models.registry.registered")().get(str(node.get("name")))
+    return set(entry.options) if entry is not None else set()
+
+
+def _head_class(obj: Any) -> bool:
+    """A head class of the package: an ``nn.Module`` of ``wsol.models``/``wsol.methods`` built
+    as ``head(in_channels, num_classes, ...)`` (the head contract), not a method."""
+    if not inspect.isclass(obj) or not issubclass(obj, _object("torch.nn.Module")):
+        return False
+    if issubclass(obj, _object("wsol.methods.base.WSOLMethod")):
+        return False
+    if not obj.__module__.startswith(("wsol.models.", "wsol.methods.")):
+        return False
+    try:
+        names = list(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return False
+    return names[:2] == ["in_channels", "num_classes"]
 
 
 _METHOD = Slot("a WSOLMethod subclass", _subclass("wsol.methods.base.WSOLMethod"))
-_BACKBONE = Slot(f"the backbone builder {BACKBONE_BUILDER}", _is(BACKBONE_BUILDER))
+_BACKBONE = Slot(
+    f"the backbone builder {BACKBONE_BUILDER}",
+    _is(BACKBONE_BUILDER),
+    extra_keys=_backbone_options,
+)
 _HEAD = Slot(
-    "a head (a wsol.models.heads.MapHead subclass or " + ", ".join(HEAD_FACTORIES) + ")",
-    _any(_subclass("wsol.models.heads.MapHead"), _is(HEAD_FACTORIES)),
+    "a head (a wsol.models.heads.MapHead subclass, a head class of wsol.models/wsol.methods "
+    "built as head(in_channels, num_classes, ...), or " + ", ".join(HEAD_FACTORIES) + ")",
+    _any(_subclass("wsol.models.heads.MapHead"), _head_class, _is(HEAD_FACTORIES)),
 )
 
 SLOTS: dict[str, Slot] = {
-    "module": Slot("wsol.lit_module.WSOLLitModule", _is("wsol.lit_module.WSOLLitModule")),
+    "module": Slot(
+        "wsol.lit_module.WSOLLitModule",
+        _is("wsol.lit_module.WSOLLitModule"),
+        extra_keys=_protocol_settings,
+    ),
     "module.method": _METHOD,
     "method": _METHOD,
     "module.method.backbone": _BACKBONE,
