@@ -105,10 +105,10 @@ def test_a_model_without_sequential_features_is_refused():
         build_backbone("timm", model_name="deit_tiny_patch16_224")
 
 
-@pytest.mark.parametrize("method", ["has", "cutmix", "adl", "acol"])
+@pytest.mark.parametrize("method", ["has", "cutmix", "adl", "acol", "spg"])
 def test_methods_train_a_step_on_a_timm_backbone(tmp_path, method):
     overrides = ["backbone=timm", "backbone.model_name=resnet10t", "backbone.pretrained=false"]
-    overrides += [f"method={method}", "head_width=32"]
+    overrides += [f"method={method}", "head_width=32", "spg.branch_width=32", "spg.c_width=16"]
     cfg = compose_config("train", overrides, tmp_path)
     model = instantiate(cfg.method)
     images, labels = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 2, 3])
