@@ -11,6 +11,7 @@ import torch
 
 from tests.helpers.adversarial_maps import gt_boxes, scoremap
 from wsol.metrics import LocalizationAccuracy, MaxBoxAcc, PxAP, WSOLMetrics
+from wsol.metrics import functional as F
 
 
 def blocks() -> tuple[torch.Tensor, list]:
@@ -167,3 +168,20 @@ def test_metrics_are_lightning_friendly_submodules():
     module.val_metrics.update(maps, boxes, labels, logits)
     assert int(module.test_metrics.loc.n_images) == 0  # separate state per split
     assert int(module.val_metrics.loc.n_images) == len(maps)
+
+
+def test_one_box_plan_serves_every_member():
+    """The collection sweeps once with the union of its members' plans: V2's IoUs and
+    localization's IoU 50 in multi-contour mode, V1's IoU 50 in single mode."""
+    whole = WSOLMetrics(0.01, (30, 70), loc_multi_contour=True)
+    assert whole.plan == F.BoxPlan(multi=(30.0, 70.0, 50.0), single=(50.0,), per_image=(True, 50.0))
+    maps, boxes, *_ = batch(7)
+    flat = np.concatenate(boxes)
+    offsets = np.concatenate([[0], np.cumsum([len(b) for b in boxes])])
+    counts = F.box_counts(maps.numpy(), flat, offsets, F.cam_thresholds(0.01), whole.plan)
+    alone = MaxBoxAcc((70, 30), 0.01, multi_contour=True)
+    alone.update(maps, boxes)
+    assert np.array_equal(counts.correct(True, (70, 30)), alone.correct.numpy())
+    assert np.array_equal(counts.rows(True, 50).sum(0), counts.correct(True, (50,))[0])
+    with pytest.raises(ValueError, match="per-image rows of \\(False, 50\\) were not counted"):
+        counts.rows(False, 50)
