@@ -1,13 +1,18 @@
 """The Grad-CAM family: maps from a layer's activations A and the class score's gradients dy/dA.
 
 All four run one forward and one backward pass for the whole batch (each image's own class
-score; images do not interact in eval mode). Notation: A_k [h, w] is channel k of the target
+score; images do not interact in eval mode). The forward pass records the autograd graph only
+from the target layer on (`graph_from`): the layers before it need no gradient, and the
+backward pass stops at the target layer. Notation: A_k [h, w] is channel k of the target
 layer's output, g_k = dy_c / dA_k, sums run over the h x w positions. No epsilon is added
 anywhere: a zero denominator gives a zero weight, so the maps do not depend on the scale of
 A or g (the peers add 1e-6 or 1e-7, which dominates when the denominators are small).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -20,6 +25,31 @@ def safe_ratio(numerator: Tensor, denominator: Tensor) -> Tensor:
     """numerator / denominator, and 0 where the denominator is 0."""
     nonzero = denominator != 0
     return torch.where(nonzero, numerator / torch.where(nonzero, denominator, 1), 0)
+
+
+@contextmanager
+def graph_from(module: nn.Module) -> Iterator[None]:
+    """Forward passes in this block record the autograd graph only from ``module``'s output on.
+
+    Gradients are off until ``module`` has run; a forward hook placed before every other hook
+    of the module turns them on, so a `LayerHooks` capture of that module (``backward=True``)
+    keeps its output as a leaf that requires grad. Gradients with respect to that output are
+    the same as with the whole graph recorded; the layers before it just keep no activations
+    for a backward pass that never reaches them. The gradient mode in force before the block
+    is restored after it.
+    """
+    previous = torch.is_grad_enabled()
+
+    def restore(*_) -> None:
+        torch.set_grad_enabled(previous)  # as a function: from here on (returns no new output)
+
+    handle = module.register_forward_hook(restore, prepend=True)
+    try:
+        with torch.set_grad_enabled(False):
+            yield
+    finally:
+        handle.remove()
+        torch.set_grad_enabled(previous)
 
 
 def _weighted_sum(weights: Tensor, activations: Tensor) -> Tensor:
@@ -46,8 +76,11 @@ class LayerExtractor(Extractor):
 
     def _activations_and_gradients(self, images: Tensor, class_ids: Tensor) -> tuple[Tensor, ...]:
         """A [B, C, h, w] and dy_c/dA of each image's class (one forward, one backward)."""
+        layer = resolve_modules(self.model, self.target_layer)[self.target_layer]
         with LayerHooks(self.model, self.target_layer, backward=True) as hooks:
-            scores = class_scores(logits_of(self.model(images)), class_ids)
+            with graph_from(layer):
+                logits = logits_of(self.model(images))
+            scores = class_scores(logits, class_ids)
             grads = hooks.grads_of(scores.sum())[self.target_layer]
             activations = hooks.outputs[self.target_layer].detach()
         return self._check_maps(activations), grads
