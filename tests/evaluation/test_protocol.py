@@ -103,3 +103,15 @@ def test_the_eval_config_group_defaults_are_the_protocols():
 
     default = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "eval" / "default.yaml"))
     assert Protocol.from_dict(default, where="eval") == Protocol()
+
+
+def test_a_stored_hydra_config_list_is_a_valid_iou_list():
+    """A checkpoint's stored eval node holds a ListConfig, not a list: it must load."""
+    from omegaconf import OmegaConf
+
+    stored = OmegaConf.create({"iou_thresholds": [30, 50, 70], "cam_curve_interval": 0.001})
+    protocol = Protocol.from_dict(stored, where="eval")
+    assert protocol.iou_thresholds == (30, 50, 70)
+    assert Protocol(iou_thresholds=stored.iou_thresholds).iou_thresholds == (30, 50, 70)
+    with pytest.raises(ValueError, match="eval.iou_thresholds"):
+        Protocol.from_dict({"iou_thresholds": "305070"}, where="eval")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +56,9 @@ def _interval_fits(value: Any) -> bool:
 
 
 def _ious_fit(value: Any) -> bool:
-    items = list(value) if isinstance(value, (list, tuple)) else None
+    # Any sequence but a string: lists, tuples, and the ListConfig of a stored Hydra config.
+    is_sequence = isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+    items = list(value) if is_sequence else None
     return bool(items) and all(
         isinstance(d, int) and not isinstance(d, bool) and 0 < d < 100 for d in items
     )
