@@ -2,7 +2,7 @@
 ``wsol.configs``, the repository's top-level ``configs/`` folder shipped as package data (its
 groups as sub-packages, ``local/`` left out). A clone keeps ``configs/`` where users look for
 it; an installed wheel carries the same files as ``wsol/configs/``, where
-:func:`wsol.utils.compose.find_config_dir` finds them."""
+:func:`wsol.configuration.compose.find_config_dir` finds them."""
 
 from setuptools import find_namespace_packages, find_packages, setup
 

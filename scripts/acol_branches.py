@@ -22,11 +22,11 @@ import torch.nn.functional as F
 
 from wsol.analysis.part_whole import part_mask_in_frame
 from wsol.analysis.run_analyses import evaluate_view
+from wsol.checkpoints.load import module_from_checkpoint
+from wsol.checkpoints.safe_instantiate import instantiate_stored
 from wsol.data.records import Box
 from wsol.data.synthetic import read_parts
 from wsol.evaluation.loop import EvalBatch, Evaluator, View, evaluate, extra_map_view
-from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.safe_instantiate import instantiate_stored
 
 BRANCHES = ("a", "b")
 

@@ -42,10 +42,10 @@ from torchvision.io import decode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
 from wsol.cams.pipeline import scoremaps
+from wsol.configuration.compose import compose_config
 from wsol.data.decode import read_image_tensor
 from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from wsol.metrics.collection import WSOLMetrics
-from wsol.utils.compose import compose_config
 
 PRECISIONS = {"fp32": None, "bf16-mixed": torch.bfloat16}
 NO_CUDA_NOTE = (

@@ -23,8 +23,8 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from wsol.utils.compose import compose_config
-from wsol.utils.resolvers import register_resolvers
+from wsol.configuration.compose import compose_config
+from wsol.configuration.resolvers import register_resolvers
 
 
 def build_module(backbone: str, method: str, module: str, num_classes: int, overrides: list[str]):
@@ -109,7 +109,7 @@ def plain_steps(module, batches, steps, warmup, device) -> list[float]:
     optimizer = module.optimizer_factory(params=groups)
     scheduler = None
     if module.scheduler_factory is not None and module.hparams.scheduler_interval == "step":
-        from wsol.utils.optim import build_scheduler
+        from wsol.optim import build_scheduler
 
         scheduler = build_scheduler(module.scheduler_factory, optimizer, total_steps=steps)
     layout = torch.channels_last if module.hparams.channels_last else torch.contiguous_format

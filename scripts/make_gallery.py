@@ -28,7 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from wsol.cams.pipeline import scoremaps
-from wsol.utils.checkpoint import module_from_checkpoint
+from wsol.checkpoints.load import module_from_checkpoint
 from wsol.viz.class_viz import class_model_visualization, class_visualization_grid
 from wsol.viz.colormap import colormap_lut
 from wsol.viz.embeddings import (

@@ -31,14 +31,14 @@ from wsol.analysis.reference_maps import (
     full_image_map,
     mask_at_class_map_resolution,
 )
+from wsol.checkpoints.load import module_from_checkpoint
+from wsol.configuration.compose import compose_config
 from wsol.data.dataset import gt_boxes_in_frame, gt_mask_in_frame
 from wsol.data.synthetic import read_parts
 from wsol.evaluation.evaluators import ProtocolMetrics
 from wsol.evaluation.loop import evaluate
 from wsol.evaluation.protocol import Protocol
 from wsol.metrics import MaxBoxAcc
-from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.compose import compose_config
 
 SIDES = np.round(np.arange(0.1, 1.0001, 0.05), 2)
 #: Maps scored per batch.

@@ -9,7 +9,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
 from wsol.cli import CONFIG_DIR as _CONFIG_DIR
-from wsol.utils.compose import compose_config as compose
+from wsol.configuration.compose import compose_config as compose
 
 CONFIG_DIR = Path(_CONFIG_DIR)
 

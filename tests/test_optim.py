@@ -7,12 +7,12 @@ from functools import partial
 import pytest
 import torch
 
-from wsol.schedulers import BenchmarkStepLR
-from wsol.utils.optim import (
+from wsol.optim import (
     build_scheduler,
     describe_epoch_learning_rates,
     epoch_learning_rates,
 )
+from wsol.schedulers import BenchmarkStepLR
 
 
 def optimizer_with_two_groups():

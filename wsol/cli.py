@@ -5,8 +5,8 @@ from __future__ import annotations
 import hydra
 from omegaconf import DictConfig
 
-from wsol.utils.compose import CONFIG_DIR
-from wsol.utils.resolvers import register_resolvers
+from wsol.configuration.compose import CONFIG_DIR
+from wsol.configuration.resolvers import register_resolvers
 
 register_resolvers()
 

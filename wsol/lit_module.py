@@ -32,7 +32,7 @@ from wsol.evaluation.loop import score_batch
 from wsol.evaluation.protocol import Protocol
 from wsol.methods.base import WSOLMethod
 from wsol.metrics import result_keys
-from wsol.utils.optim import (
+from wsol.optim import (
     build_scheduler,
     describe_epoch_learning_rates,
     epoch_learning_rates,

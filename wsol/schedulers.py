@@ -1,7 +1,7 @@
 """Learning-rate schedulers the configs name that torch does not provide.
 
-Kept outside ``wsol.utils`` so that a checkpoint's stored module config (which names its
-scheduler) may rebuild it.
+Kept apart from ``wsol.optim`` (a module stored configs may not name) so that a checkpoint's
+stored module config (which names its scheduler) may rebuild it.
 """
 
 from __future__ import annotations

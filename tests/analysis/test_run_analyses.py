@@ -15,11 +15,11 @@ from omegaconf import OmegaConf
 from tests.helpers.trained_run import shared_data_dir, trained_run
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.analysis.run_analyses import CACHE_FILE, analyse_run
+from wsol.checkpoints.load import module_from_checkpoint
 from wsol.data.synthetic import read_parts
 from wsol.methods import ACoLMethod
 from wsol.models import build_backbone
 from wsol.models.heads import ClassMapHead
-from wsol.utils.checkpoint import module_from_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

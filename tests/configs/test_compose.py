@@ -14,11 +14,11 @@ from lightning.pytorch.loggers import Logger
 from omegaconf import OmegaConf, open_dict
 
 from tests.conftest import CONFIG_DIR
+from wsol.configuration.instantiate import instantiate_callbacks, instantiate_loggers
 from wsol.data.datamodule import WSOLDataModule
 from wsol.lit_module import WSOLLitModule
 from wsol.methods.base import WSOLMethod
 from wsol.models.base import Backbone
-from wsol.utils.instantiate import instantiate_callbacks, instantiate_loggers
 
 
 def options(group: str) -> list[str]:

@@ -46,7 +46,7 @@ def test_built_package_ships_the_configs_and_uses_them_from_anywhere(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WSOL_")}
     env["PYTHONPATH"] = str(lib)
     code = (
-        "import wsol; from wsol.utils.compose import CONFIG_DIR, compose_config; "
+        "import wsol; from wsol.configuration.compose import CONFIG_DIR, compose_config; "
         "cfg = compose_config('train'); paths = cfg.paths; "
         "print(wsol.__file__, CONFIG_DIR, paths.data_dir, paths.log_dir)"
     )
@@ -64,7 +64,7 @@ def test_built_package_ships_the_configs_and_uses_them_from_anywhere(tmp_path):
 def test_config_dir_override_must_hold_the_configs(tmp_path):
     env = {**os.environ, "WSOL_CONFIG_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-c", "import wsol.utils.compose"],
+        [sys.executable, "-c", "import wsol.configuration.compose"],
         env=env,
         capture_output=True,
         text=True,

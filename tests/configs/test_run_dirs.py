@@ -11,7 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 
 from tests.conftest import CONFIG_DIR
-from wsol.utils.resolvers import default_if_null
+from wsol.configuration.resolvers import default_if_null
 
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}$")
 

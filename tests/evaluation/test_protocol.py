@@ -9,11 +9,11 @@ from functools import partial
 import pytest
 import torch
 
+from wsol.configuration.validate import RULES
 from wsol.evaluation.protocol import SETTINGS, Protocol
 from wsol.lit_module import WSOLLitModule
 from wsol.methods import CAMMethod
 from wsol.models import build_backbone
-from wsol.utils.validate import RULES
 
 
 def _module(**kwargs) -> WSOLLitModule:
@@ -49,7 +49,8 @@ def test_bad_values_and_unknown_keys_name_the_key():
 
 
 def test_config_validation_reads_the_protocols_own_rules():
-    """utils/validate lists no protocol setting of its own: its eval.* rules are SETTINGS."""
+    """configuration/validate lists no protocol setting of its own: its eval.* rules are
+    SETTINGS."""
     eval_rules = {key: rule for key, rule in RULES.items() if key.startswith("eval.")}
     assert eval_rules == {f"eval.{name}": setting for name, setting in SETTINGS.items()}
     assert tuple(SETTINGS) == Protocol.NAMES

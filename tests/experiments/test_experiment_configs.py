@@ -31,8 +31,8 @@ from tests.helpers.wsoleval_fixture import (
     torchvision_weights,
     write_wsoleval,
 )
+from wsol.optim import epoch_learning_rates
 from wsol.tasks.common import build_trainer
-from wsol.utils.optim import epoch_learning_rates
 
 DATASETS = ("cub", "imagenet", "openimages")
 ARCHS = ("vgg16", "resnet50", "inception_v3")

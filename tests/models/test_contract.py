@@ -160,9 +160,9 @@ def test_data_normalization_follows_the_backbone_declaration():
     """The data configs' resolver gives the statistics the backbone was registered with."""
     from omegaconf import OmegaConf
 
+    from wsol.configuration.resolvers import register_resolvers
     from wsol.models import register_backbone
     from wsol.models.registry import _REGISTRY
-    from wsol.utils.resolvers import register_resolvers
 
     register_resolvers()
     register_backbone("half_norm_test", mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))(

@@ -85,8 +85,8 @@ def test_adl_on_token_points_through_the_reshape_hook(make_config):
 
 @pytest.mark.slow
 def test_cam_trains_with_vit_fast_dev_run(tmp_path):
+    from wsol.configuration.compose import compose_config
     from wsol.tasks.train import train
-    from wsol.utils.compose import compose_config
 
     overrides = [
         *SMALL_RUN,

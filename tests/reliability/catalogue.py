@@ -39,8 +39,9 @@ class Case:
 # Why each area refuses what it refuses (the README's words).
 WHY = {
     "checkpoint": "A checkpoint is data, never code: its stored config may build only what a "
-    "checkpoint needs, by key path (wsol/utils/stored_schema.py), checked whole before anything is "
-    "built; it never downloads, and its folders are re-rooted under the current data dir.",
+    "checkpoint needs, by key path (wsol/checkpoints/stored_schema.py), checked whole before "
+    "anything is built; it never downloads, and its folders are re-rooted under the current data "
+    "dir.",
     "run folder": "A run owns its folder: created exclusively, never written again once finished, "
     "never beside a checkpoint of a shared folder; a refused run leaves no folder.",
     "resume": "Resuming never writes into a finished run (one with metrics.json) and never "

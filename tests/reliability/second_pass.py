@@ -78,7 +78,7 @@ def _writer_via_cli(command: str, name: str, where: str) -> Callable:
 
 def _hostile_node(where: str, node) -> Callable:
     def trigger(ctx):
-        from wsol.utils.checkpoint import module_from_checkpoint
+        from wsol.checkpoints.load import module_from_checkpoint
 
         path = hostile_checkpoint(ctx.base_checkpoint(), ctx.tmp / "h.ckpt", where, node)
         ctx.values["<ckpt>"] = str(path)
@@ -89,7 +89,7 @@ def _hostile_node(where: str, node) -> Callable:
 
 
 def _data_outside(ctx):
-    from wsol.utils.safe_instantiate import instantiate_stored
+    from wsol.checkpoints.safe_instantiate import instantiate_stored
 
     data = {
         "_target_": "wsol.data.datamodule.WSOLDataModule",
@@ -105,7 +105,7 @@ def _data_outside(ctx):
 
 
 def _pretrained(ctx):
-    from wsol.utils.safe_instantiate import instantiate_stored
+    from wsol.checkpoints.safe_instantiate import instantiate_stored
 
     def refuse(*args, **kwargs):
         raise AssertionError("a download or weights file was read")
@@ -175,7 +175,7 @@ def _train_cli(args: list[str], held: str | None = None, finished: str | None = 
 
 def _config(task: str, overrides: list[str]) -> Callable:
     def trigger(ctx):
-        from wsol.utils.validate import validate_config
+        from wsol.configuration.validate import validate_config
 
         validate_config(compose_config(task, overrides, ctx.tmp))
 

@@ -65,7 +65,7 @@ class Context:
 # ------------------------------------------------------------------ checkpoint
 def _hostile(name: str, where: str, partial: bool = False) -> Callable[[Context], None]:
     def trigger(ctx: Context) -> None:
-        from wsol.utils.checkpoint import module_from_checkpoint
+        from wsol.checkpoints.load import module_from_checkpoint
 
         marker = ctx.tmp / "marker"
         node = payloads(marker)[name]
@@ -110,7 +110,7 @@ def _saved(obj) -> Callable[[Context], Path]:
 
 def _rebuild(make: Callable[[Context], Path]) -> Callable[[Context], None]:
     def trigger(ctx: Context) -> None:
-        from wsol.utils.checkpoint import module_from_checkpoint
+        from wsol.checkpoints.load import module_from_checkpoint
 
         path = make(ctx)
         ctx.values["<ckpt>"] = str(path)
@@ -150,7 +150,7 @@ def _signal(signum: int) -> Callable[[Context], None]:
 # ------------------------------------------------------------------ config
 def _config(task: str, overrides: list[str]) -> Callable[[Context], None]:
     def trigger(ctx: Context) -> None:
-        from wsol.utils.validate import validate_config
+        from wsol.configuration.validate import validate_config
 
         validate_config(compose_config(task, overrides, ctx.tmp))
 

@@ -28,8 +28,8 @@ from tests.reliability.hostile import (
     refuse_downloads,
     refused_key,
 )
-from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.safe_instantiate import UntrustedConfigError, check_stored_config
+from wsol.checkpoints.load import module_from_checkpoint
+from wsol.checkpoints.safe_instantiate import UntrustedConfigError, check_stored_config
 
 pytestmark = pytest.mark.slow
 
@@ -139,7 +139,7 @@ def test_the_configs_own_targets_are_allowed(checkpoint):
     [
         "wsol.cli.train",
         "wsol.tasks.train.train",
-        "wsol.utils.run.write_metrics",
+        "wsol.tasks.run_outputs.write_metrics",
         "wsol.metrics.warmup.start_background_compilation",
         "wsol.models._private",
         "wsol.models.build_backbone.__globals__",

@@ -15,8 +15,8 @@ from omegaconf import OmegaConf, open_dict
 from tests.conftest import compose_config
 from tests.helpers.cli import SCRIPTS
 from tests.helpers.small_run import SMALL_RUN
+from wsol.checkpoints.load import load_checkpoint
 from wsol.tasks.interrupt import RunInterrupted
-from wsol.utils.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -16,11 +16,11 @@ from tests.conftest import compose_config
 from tests.helpers.cli import run_cli
 from tests.helpers.small_run import SMALL_RUN
 from tests.helpers.trained_run import trained_run
+from wsol.configuration.validate import FolderName, config_problems
 from wsol.tasks import run_folder
 from wsol.tasks.common import checkpoint_to_evaluate
 from wsol.tasks.resume import changed_keys
 from wsol.tasks.run_folder import MARKER, ClaimRunFolder, RunFolderError, claim
-from wsol.utils.validate import FolderName, config_problems
 
 
 def hashes(folder: Path) -> dict[str, str]:

@@ -15,15 +15,15 @@ import pytest
 import wsol.methods
 from tests.conftest import compose_config
 from tests.reliability.hostile import refuse_downloads
-from wsol.methods.base import WSOLMethod
-from wsol.tasks.common import config_to_store
-from wsol.utils import safe_instantiate
-from wsol.utils.safe_instantiate import (
+from wsol.checkpoints import safe_instantiate
+from wsol.checkpoints.safe_instantiate import (
     UntrustedConfigError,
     check_stored_config,
     instantiate_stored,
     reroot,
 )
+from wsol.methods.base import WSOLMethod
+from wsol.tasks.common import config_to_store
 
 
 @pytest.fixture

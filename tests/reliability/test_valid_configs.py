@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONFIG_DIR, compose_config
-from wsol.utils.validate import config_problems
+from wsol.configuration.validate import config_problems
 
 # Options a group needs to compose (data roots without defaults).
 NEEDS = {"data=wsoleval": ["data.metadata_root=/m", "data.data_root=/d"]}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.cli import run_cli
-from wsol.utils.validate import config_problems
+from wsol.configuration.validate import config_problems
 
 
 @pytest.mark.parametrize(

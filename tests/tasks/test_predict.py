@@ -14,7 +14,7 @@ from PIL import Image
 from tests.conftest import compose_config
 from tests.helpers.cli import run_cli
 from tests.helpers.trained_run import trained_run
-from wsol.utils.checkpoint import load_checkpoint
+from wsol.checkpoints.load import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ import signal
 import pytest
 import torch
 
+from wsol.checkpoints.load import load_checkpoint
 from wsol.tasks.interrupt import RunInterrupted
-from wsol.utils.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.slow
 

@@ -16,11 +16,11 @@ import os
 from pathlib import Path
 
 from wsol.analysis.part_whole import evaluate_part_whole
+from wsol.checkpoints.load import module_from_checkpoint
+from wsol.checkpoints.safe_instantiate import instantiate_stored
 from wsol.data.records import Box
 from wsol.data.synthetic import read_parts
 from wsol.evaluation.loop import View, extra_map_view
-from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.safe_instantiate import instantiate_stored
 
 CACHE_FILE = "analyses.json"
 #: Keys of evaluate_part_whole's result kept in the summary.

@@ -12,8 +12,8 @@ GT boxes truncated into the frame (`wsol.data.frame`).
 The value travels with the model (``WSOLLitModule`` stores it in its hyper-parameters and the
 threshold in a buffer) and every consumer takes it: the Lightning steps, ``wsol-eval``,
 saved-map scoring, the analyses, the scripts. `SETTINGS` gives each setting's
-type, default and rule; config validation (`wsol.utils.validate`) checks ``eval.<name>`` with
-the same rules.
+type, default and rule; config validation (`wsol.configuration.validate`) checks
+``eval.<name>`` with the same rules.
 
     protocol = Protocol.from_dict({"cam_curve_interval": 0.001}, where="eval")
     protocol.to_dict()   # plain data: {"cam_curve_interval": 0.001, "iou_thresholds": [...], ...}
@@ -33,7 +33,7 @@ class Setting:
     """One protocol setting: its default, the plain-data cast and the rule a value must fit.
 
     ``check(value)`` returns None when the value fits, else what is expected (the phrase
-    `wsol.utils.validate` puts after "must be").
+    `wsol.configuration.validate` puts after "must be").
     """
 
     name: str

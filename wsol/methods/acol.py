@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wsol.cams.normalize import minmax_normalize
+from wsol.configuration.validate import Interval
 from wsol.methods.base import WSOLMethod
 from wsol.methods.cam import HeadFactory
 from wsol.methods.outputs import ExtraMap, MethodOutput
@@ -36,7 +37,6 @@ from wsol.models.base import Backbone
 from wsol.models.erasing import erase_above_threshold
 from wsol.models.heads import ClassMapHead
 from wsol.models.param_rules import check_lr_rule
-from wsol.utils.validate import Interval
 
 ERASE_WITH = ("label", "prediction")
 

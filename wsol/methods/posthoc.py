@@ -124,7 +124,7 @@ def load_classifier(
     if checkpoint is not None:
         if weights or weights_path:
             raise ValueError("method.classifier: weights/weights_path are for torchvision models")
-        from wsol.utils.checkpoint import module_from_checkpoint
+        from wsol.checkpoints.load import module_from_checkpoint
 
         module, _ = module_from_checkpoint(checkpoint)
         return module.method.eval()

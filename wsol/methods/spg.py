@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wsol.configuration.validate import Interval
 from wsol.methods.base import WSOLMethod
 from wsol.methods.outputs import ExtraMap, MethodOutput
 from wsol.methods.spg_seeds import (
@@ -54,7 +55,6 @@ from wsol.models.param_rules import (
     describe_roles,
     param_groups_from_roles,
 )
-from wsol.utils.validate import Interval
 
 Unit = Annotated[float, Interval(0, 1)]
 #: ``head(in_channels, num_classes) -> SPGClassifier``-like module (a Hydra ``_partial_`` node).

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, OmegaConf
 
-from wsol.utils.instantiate import instantiate_callbacks, instantiate_loggers
+from wsol.configuration.instantiate import instantiate_callbacks, instantiate_loggers
 
 log = logging.getLogger("wsol")
 

@@ -18,19 +18,19 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from wsol.checkpoints.load import load_checkpoint, module_from_checkpoint, stored_config
+from wsol.checkpoints.safe_instantiate import instantiate_stored
 from wsol.evaluation.protocol import Protocol
 from wsol.lit_module import WSOLLitModule
 from wsol.tasks.common import build_trainer
-from wsol.tasks.score_cams import score_cams_dir
-from wsol.utils.checkpoint import load_checkpoint, module_from_checkpoint, stored_config
-from wsol.utils.run import (
+from wsol.tasks.run_outputs import (
     apply_extras,
     logged_and_exact,
     to_float_dict,
     write_metrics,
     write_protocol,
 )
-from wsol.utils.safe_instantiate import instantiate_stored
+from wsol.tasks.score_cams import score_cams_dir
 from wsol.viz.curves import save_curve_figures
 
 log = logging.getLogger("wsol")

@@ -31,13 +31,13 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Sampler
 
 from wsol.callbacks.prediction_writer import PredictionWriter, PredictSummary
+from wsol.checkpoints.load import module_from_checkpoint
 from wsol.data.datamodule import WSOLDataModule
 from wsol.data.image_files import ImageFiles, collate_image_files, list_images
 from wsol.data.samplers import distributed_world
 from wsol.data.transforms import eval_transform
 from wsol.tasks.common import build_trainer
-from wsol.utils.checkpoint import module_from_checkpoint
-from wsol.utils.run import apply_extras
+from wsol.tasks.run_outputs import apply_extras
 
 log = logging.getLogger("wsol")
 

@@ -12,14 +12,14 @@ from hydra.utils import instantiate
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from wsol.checkpoints.load import load_checkpoint, stored_config
 from wsol.metrics.warmup import start_background_compilation
 from wsol.tasks.common import build_trainer, checkpoint_to_evaluate, config_to_store
 from wsol.tasks.hparams import log_hparams
 from wsol.tasks.interrupt import InterruptCheckpoint, RunInterrupted, SignalCatcher
 from wsol.tasks.resume import check_resume_config, continue_in_run_dir, resolve_ckpt_path
 from wsol.tasks.run_folder import claim_task_folder, mark_started, release, remove_if_refused
-from wsol.utils.checkpoint import load_checkpoint, stored_config
-from wsol.utils.run import (
+from wsol.tasks.run_outputs import (
     apply_extras,
     logged_and_exact,
     save_resolved_config,

@@ -31,7 +31,7 @@ from omegaconf import OmegaConf
 
 def runtime_cwd() -> str:
     """Hydra's ``runtime.cwd`` where a Hydra config is set (a run, a multirun job,
-    :func:`wsol.utils.compose.compose_config`), else the process's working directory (what
+    :func:`wsol.configuration.compose.compose_config`), else the process's working directory (what
     Hydra records as ``runtime.cwd`` when it composes the config)."""
     if HydraConfig.initialized():
         return str(HydraConfig.get().runtime.cwd)

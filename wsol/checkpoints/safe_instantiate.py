@@ -3,7 +3,7 @@ letting that file choose what code runs, what is written or what is downloaded.
 
 ``torch.load(weights_only=True)`` keeps a checkpoint from unpickling code, but Hydra's
 ``instantiate`` calls whatever a ``_target_`` names. A stored config is therefore data with a
-schema (:mod:`wsol.utils.stored_schema`). Before anything is built, the whole of it is walked:
+schema (:mod:`wsol.checkpoints.stored_schema`). Before anything is built, the whole of it is walked:
 
 1. every ``_target_`` must sit at a key path of the schema and name a target of that path's
    kind (a method class under ``method``, the backbone builder under ``backbone``...);
@@ -29,7 +29,7 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from wsol.utils.stored_schema import ALLOWED_TARGETS, NO_DOWNLOAD, SLOTS, Slot, slot_at
+from wsol.checkpoints.stored_schema import ALLOWED_TARGETS, NO_DOWNLOAD, SLOTS, Slot, slot_at
 
 __all__ = [
     "ALLOWED_TARGETS",
@@ -39,8 +39,16 @@ __all__ = [
     "reroot",
 ]
 
-# wsol modules whose callables run tasks, write files or start processes: never a stored target.
-DENIED_WSOL_MODULES = ("wsol.cli", "wsol.tasks", "wsol.utils", "wsol.metrics.warmup")
+# wsol modules whose callables run tasks, write files, start processes or handle configs and
+# checkpoints: never a stored target.
+DENIED_WSOL_MODULES = (
+    "wsol.cli",
+    "wsol.tasks",
+    "wsol.configuration",
+    "wsol.checkpoints",
+    "wsol.optim",
+    "wsol.metrics.warmup",
+)
 HYDRA_KEYS = ("_target_", "_partial_")
 
 

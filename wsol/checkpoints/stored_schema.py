@@ -20,7 +20,8 @@ key path                                     may build
 
 Arguments that would download or read weights are forced off when a stored node is rebuilt
 (:data:`NO_DOWNLOAD`: the weights come from the checkpoint), and arguments that hold folders
-(:attr:`Slot.paths`) are re-rooted under the current data dir (:mod:`wsol.utils.safe_instantiate`).
+(:attr:`Slot.paths`) are re-rooted under the current data dir
+(:mod:`wsol.checkpoints.safe_instantiate`).
 """
 
 from __future__ import annotations

@@ -11,15 +11,15 @@ from pathlib import Path
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from wsol.configuration.validate import validate_config
 from wsol.metrics.keys import result_keys
-from wsol.utils.validate import validate_config
 
 log = logging.getLogger("wsol")
 
 
 def apply_extras(cfg: DictConfig) -> None:
-    """Config validation (:mod:`wsol.utils.validate`), then the warnings filter, tag check and
-    config printing, as configured under ``extras``."""
+    """Config validation (:mod:`wsol.configuration.validate`), then the warnings filter, tag check
+    and config printing, as configured under ``extras``."""
     validate_config(cfg)
     extras = cfg.get("extras") or {}
     if extras.get("ignore_warnings"):

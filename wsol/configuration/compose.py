@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from wsol.utils.resolvers import register_resolvers
+from wsol.configuration.resolvers import register_resolvers
 
 
 def find_config_dir() -> str:

@@ -1,6 +1,6 @@
 """Load wsol checkpoints safely (``weights_only=True``) and rebuild their module.
 
-A checkpoint is data: its stored config is checked by :mod:`wsol.utils.safe_instantiate`
+A checkpoint is data: its stored config is checked by :mod:`wsol.checkpoints.safe_instantiate`
 before anything is built from it.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from wsol.utils.safe_instantiate import check_stored_config, instantiate_stored
+from wsol.checkpoints.safe_instantiate import check_stored_config, instantiate_stored
 
 log = logging.getLogger("wsol")
 

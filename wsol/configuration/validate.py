@@ -9,8 +9,8 @@ Two sources of rules, neither naming a method:
   ``Annotated[float, Interval(0, 1, low_open=True, high_open=True)]``.
 
 The Hydra callback :class:`ValidateConfig` (``configs/hydra/default.yaml``) runs the check when
-a run starts, before Hydra creates the run folder; :func:`wsol.utils.run.apply_extras` runs it
-again for configs composed in-process. Every problem is listed with its key and the allowed
+a run starts, before Hydra creates the run folder; :func:`wsol.tasks.run_outputs.apply_extras`
+runs it again for configs composed in-process. Every problem is listed with its key and the allowed
 values.
 """
 
@@ -371,7 +371,7 @@ def _non_finite(node: Any, key: str, problems: list[str]) -> None:
 
 def config_problems(cfg: DictConfig) -> list[str]:
     """Every problem of ``cfg``: ``"<full key>: <what is allowed>, got <value>"``."""
-    from wsol.utils.combinations import combination_problems
+    from wsol.configuration.combinations import combination_problems
 
     problems = []
     for key, rule in RULES.items():
@@ -420,9 +420,9 @@ class ValidateConfig(Callback):
         self._validate(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """The sweep's base config, then every job's own (:mod:`wsol.utils.sweep_jobs`), all
+        """The sweep's base config, then every job's own (:mod:`wsol.configuration.sweep_jobs`), all
         before the first job starts."""
-        from wsol.utils.sweep_jobs import job_configs
+        from wsol.configuration.sweep_jobs import job_configs
 
         self._validate(config)
         problems = []
