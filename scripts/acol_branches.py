@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from wsol.analysis.part_whole import part_mask_in_frame
-from wsol.analysis.run_analyses import evaluate_view
+from wsol.analysis.run_analyses import evaluate_view, stored_datamodule
 from wsol.checkpoints.load import module_from_checkpoint
-from wsol.checkpoints.safe_instantiate import instantiate_stored
 from wsol.data.records import Box
 from wsol.data.synthetic import read_parts
 from wsol.evaluation.loop import EvalBatch, Evaluator, View, evaluate, extra_map_view
@@ -144,11 +143,15 @@ def main(argv: list[str]) -> None:
     parser.add_argument("run_dir", type=Path, help="a finished wsol-train run of method=acol")
     parser.add_argument("--split", default="test")
     parser.add_argument("--output", type=Path, help="write the numbers as JSON here")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where the run's data are (default: $WSOL_DATA_DIR, else ./data)",
+    )
     args = parser.parse_args(argv)
     checkpoint = args.run_dir / "checkpoints" / "last.ckpt"
     module, stored = module_from_checkpoint(checkpoint)
-    datamodule = instantiate_stored(stored["data"], str(checkpoint), "data")
-    datamodule.prepare_data()
+    datamodule = stored_datamodule(checkpoint, stored, args.data_dir)
     try:
         parts = read_parts(datamodule.split(args.split).metadata_dir)
     except FileNotFoundError:

@@ -122,7 +122,15 @@ def test_analyses_of_an_acol_checkpoint(tmp_path_factory):
 
     # The script's command line writes both studies.
     written = tmp_path_factory.mktemp("acol_study") / "acol.json"
-    study.main([str(directory), "--output", str(written)])
+    study.main(
+        [
+            str(directory),
+            "--output",
+            str(written),
+            "--data-dir",
+            str(shared_data_dir(tmp_path_factory)),
+        ]
+    )
     numbers = json.loads(written.read_text())
     assert numbers["branches"]["b"]["maxboxaccv2"] == pytest.approx(branches["b"]["maxboxaccv2"])
     assert numbers["erasing"]["erased_fraction"] == pytest.approx(erasing["erased_fraction"])

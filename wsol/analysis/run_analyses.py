@@ -15,6 +15,8 @@ import json
 import os
 from pathlib import Path
 
+from lightning.pytorch import LightningDataModule
+
 from wsol.analysis.part_whole import evaluate_part_whole
 from wsol.checkpoints.load import module_from_checkpoint
 from wsol.checkpoints.safe_instantiate import instantiate_stored
@@ -53,6 +55,25 @@ def _parts(datamodule, split: str) -> dict[str, list[Box]] | None:
         return None
 
 
+def stored_datamodule(
+    checkpoint: str | Path, stored: dict, data_dir: str | Path | None = None
+) -> LightningDataModule:
+    """The data module of a checkpoint's stored config, prepared, its folders re-rooted.
+
+    ``data_dir``: where the data are found; None: ``$WSOL_DATA_DIR``, else ``data`` of the
+    working directory (the configs' default).
+    """
+    datamodule = instantiate_stored(
+        stored["data"],
+        str(checkpoint),
+        "data",
+        data_dir=data_dir or os.environ.get("WSOL_DATA_DIR") or Path.cwd() / "data",
+        stored_data_dir=stored.get("data_dir"),
+    )
+    datamodule.prepare_data()
+    return datamodule
+
+
 def analyse_run(
     directory: str | Path,
     split: str = "test",
@@ -74,14 +95,7 @@ def analyse_run(
     if not refresh and cache.is_file() and cache.stat().st_mtime >= checkpoint.stat().st_mtime:
         return json.loads(cache.read_text())
     module, stored = module_from_checkpoint(checkpoint)
-    datamodule = instantiate_stored(
-        stored["data"],
-        str(checkpoint),
-        "data",
-        data_dir=data_dir or os.environ.get("WSOL_DATA_DIR") or Path.cwd() / "data",
-        stored_data_dir=stored.get("data_dir"),
-    )
-    datamodule.prepare_data()
+    datamodule = stored_datamodule(checkpoint, stored, data_dir)
     parts = _parts(datamodule, split)
     results = {"map": evaluate_part_whole(module, datamodule, split, parts)}
     for key in module.method.declared_maps():
