@@ -5,11 +5,13 @@ Shapes run on the meta device (no computation), at 224 px as in the benchmark.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
 from tests.models.presets import build_preset
-from wsol.models import FeatureInfo, registered
+from wsol.models import FeatureInfo, build_backbone, registered
 
 NAMES = ["tiny", "resnet18", "resnet50", "vgg16", "vgg16_pool3x3", "inception_v3"]
 
@@ -183,3 +185,19 @@ def test_data_normalization_follows_the_backbone_declaration():
         assert list(cfg.data.mean) == [0.485, 0.456, 0.406]  # no backbone: ImageNet's
     finally:
         _REGISTRY.pop("half_norm_test")
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "expected"),
+    [
+        ("tiny", 8, "data.eval_size=8: TinyBackbone turns it into a 1x1 feature map"),
+        ("vgg16", 8, "data.eval_size=8: too small an input for VGGBackbone"),
+        ("resnet50", 16, "give at least 32"),
+    ],
+)
+def test_an_input_too_small_for_the_backbone_is_refused_naming_the_key(name, size, expected):
+    backbone = build_backbone(name).train()
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        backbone.check_input_size(size, "data.eval_size")
+    assert backbone.training  # the check restores the mode
+    backbone.check_input_size(2 * backbone.stride, "data.eval_size")  # 2x2 cells: accepted

@@ -652,6 +652,13 @@ CASES = [
         "eval.cam_curve_interval: must be a number in (0, 1), got nan",
     ),
     Case(
+        "eval-size-small",
+        "config",
+        "`data.eval_size=8` (the tiny backbone's stride is 8: a 1x1 map)",
+        1,
+        "data.eval_size=8: TinyBackbone turns it into a 1x1 feature map",
+    ),
+    Case(
         "mean",
         "config",
         "`data.mean=[0.5,0.5,2.0]`",

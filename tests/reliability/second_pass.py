@@ -32,6 +32,7 @@ CLI_CASES = {
     "run-in-use",
     "run-name-escape",
     "multirun-bad-job",
+    "eval-size-small",
 }
 
 
@@ -398,7 +399,14 @@ TRIGGERS: dict[str, Callable] = {
     "best-no-monitor": _config("train", ["eval_checkpoint=best", "callbacks=none"]),
     "optimized-unknown": _config("train", ["optimized_metric=val/maxboxacc_v3"]),
     "multirun-bad-job": lambda ctx: _multirun(ctx),
+    "eval-size-small": lambda ctx: _eval_size_small(ctx),
 }
+
+
+def _eval_size_small(ctx):
+    result = run_cli("wsol-train", ["data.eval_size=8", "run_name=small"], ctx.tmp, None)
+    assert not (ctx.tmp / "logs" / "train" / "runs" / "small").exists()  # refused: no folder
+    return result
 
 
 def _multirun(ctx):

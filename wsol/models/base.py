@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from wsol.models.features import FeatureInfo, Segment, TokenOutputs, build_feature_info
@@ -180,6 +181,38 @@ class Backbone(nn.Module):
         if info.layout == "map":
             return layer(x)
         return self.map_to_tokens(layer(self.tokens_to_map(x, info)), x, info)
+
+    def check_input_size(self, size: int, key: str) -> None:
+        """Refuse an input side this network cannot turn into a usable map, naming ``key``.
+
+        One forward pass of a [1, 3, size, size] zero image, in evaluation mode and without
+        gradients (the training mode is restored): a side too small for a kernel or a pool
+        fails there, and a 1-cell-wide feature map makes every CAM constant (scored as zeros),
+        so at least 2x2 cells are required.
+
+        Raises:
+            ValueError: naming ``key``, the size and this backbone.
+        """
+        name = type(self).__name__
+        parameter = next(self.parameters(), None)
+        image = torch.zeros(1, 3, int(size), int(size), device=getattr(parameter, "device", None))
+        training = self.training
+        try:
+            with torch.no_grad():
+                features = self.eval()(image)
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(
+                f"{key}={size}: too small an input for {name} ({str(error).splitlines()[0]})"
+            ) from error
+        finally:
+            self.train(training)
+        height, width = features.shape[-2:]
+        if min(height, width) < 2:
+            raise ValueError(
+                f"{key}={size}: {name} turns it into a {height}x{width} feature map (stride "
+                f"{self.stride}); CAMs need at least 2x2 cells, so give at least "
+                f"{2 * self.stride}"
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: [B, 3, H, W] normalized images. Returns: features [B, C, H/stride, W/stride]."""

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from wsol.checkpoints.load import load_checkpoint, stored_config
 from wsol.metrics.warmup import start_background_compilation
+from wsol.models.base import Backbone
 from wsol.tasks.common import build_trainer, checkpoint_to_evaluate, config_to_store
 from wsol.tasks.hparams import log_hparams
 from wsol.tasks.interrupt import InterruptCheckpoint, RunInterrupted, SignalCatcher
@@ -74,6 +75,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
             release(cfg.paths.output_dir)  # the run is over: its folder is free to resume
 
 
+def check_input_sizes(backbone, data: DictConfig) -> None:
+    """The training crop and the evaluation size must give the backbone a usable map.
+
+    Checked after the network is built, before the run starts (a refused run leaves no folder).
+    """
+    if not isinstance(backbone, Backbone):  # a method without a network (a fixed map)
+        return
+    for key in ("train_crop", "eval_size"):
+        if data.get(key) is not None:
+            backbone.check_input_size(int(data[key]), f"data.{key}")
+
+
 def _name(signum: int) -> str:
     return signal.Signals(signum).name
 
@@ -99,6 +112,7 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
     run_config["class_names"] = datamodule.class_names
     # Passed after instantiation: Hydra would merge (and instantiate) a dict given to it.
     module = instantiate(cfg.module, _partial_=True)(run_config=run_config)
+    check_input_sizes(module.method.backbone, cfg.data)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     trainer = build_trainer(cfg, extra_callbacks=[InterruptCheckpoint(catcher, last)])
     mark_started(cfg.paths.output_dir)
