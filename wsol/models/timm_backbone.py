@@ -51,6 +51,17 @@ def timm_normalization(model_name: str) -> tuple[tuple[float, ...], tuple[float,
     return tuple(cfg.mean), tuple(cfg.std)
 
 
+def adopt_timm_body(backbone: Backbone, body: nn.Module, model_name: str) -> None:
+    """Set what every timm-built backbone declares: its timm network, name, normalization
+    (the one the data configs read, :func:`timm_normalization`) and learning-rate rules
+    (pretrained: everything inside ``body``)."""
+    backbone.body = body
+    backbone.model_name = str(model_name)
+    backbone.mean, backbone.std = timm_normalization(model_name)
+    backbone.new_param_rule = NewParamRule()
+    backbone.we_new_param_rule = NewParamRule(pretrained_prefixes=("body.",))
+
+
 def cached_weights(model_name: str) -> Path | None:
     """The model's pretrained file in the Hugging Face hub cache or torch hub cache, if there."""
     timm = require_timm()
@@ -158,19 +169,13 @@ class TimmBackbone(Backbone):
                 "FeatureListNet (ResNet, ConvNeXt, EfficientNet ...), or a token model through "
                 "backbone=timm_vit"
             )
-        self.body = body
-        self.model_name = str(model_name)
+        adopt_timm_body(self, body, model_name)
         info = body.feature_info
         self.timm_channels = tuple(info.channels())
         self.timm_reductions = tuple(info.reduction())
         self.timm_modules = tuple(info.module_name())
         self.out_channels = self.timm_channels[-1]
         self.stride = self.timm_reductions[-1]
-        cfg = getattr(body, "pretrained_cfg", None) or {}
-        self.mean = tuple(cfg.get("mean") or IMAGENET_MEAN)
-        self.std = tuple(cfg.get("std") or IMAGENET_STD)
-        self.new_param_rule = NewParamRule()
-        self.we_new_param_rule = NewParamRule(pretrained_prefixes=("body.",))
 
     def segments(self) -> list[Segment]:
         """One segment per timm feature stage: the body's modules up to that stage's end."""

@@ -27,11 +27,15 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from wsol.models.base import IMAGENET_MEAN, IMAGENET_STD, Backbone
+from wsol.models.base import Backbone
 from wsol.models.features import FeatureInfo, Segment, TokenOutputs
-from wsol.models.param_rules import NewParamRule
 from wsol.models.registry import register_backbone
-from wsol.models.timm_backbone import create_timm_model, require_timm, timm_normalization
+from wsol.models.timm_backbone import (
+    adopt_timm_body,
+    create_timm_model,
+    require_timm,
+    timm_normalization,
+)
 
 #: timm modules whose models are ``VisionTransformer`` s with the standard blocks.
 VIT_MODULES = ("vision_transformer", "deit")
@@ -76,17 +80,11 @@ class TimmViTBackbone(Backbone):
         problem = _unsupported(body)
         if problem:
             raise ValueError(f"backbone.model_name={model_name!r}: {problem}")
-        self.body = body
-        self.model_name = str(model_name)
+        adopt_timm_body(self, body, model_name)
         self.num_prefix = int(body.num_prefix_tokens)
         self.out_channels = int(body.embed_dim)
         self.timm_feature_info = tuple(dict(info) for info in body.feature_info)
         self.stride = int(self.timm_feature_info[-1]["reduction"])
-        cfg = getattr(body, "pretrained_cfg", None) or {}
-        self.mean = tuple(cfg.get("mean") or IMAGENET_MEAN)
-        self.std = tuple(cfg.get("std") or IMAGENET_STD)
-        self.new_param_rule = NewParamRule()
-        self.we_new_param_rule = NewParamRule(pretrained_prefixes=("body.",))
         self._grid: tuple[int, int] | None = None
 
     # ------------------------------------------------------------------ forward pieces
