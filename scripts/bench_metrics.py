@@ -254,13 +254,14 @@ def stage_profile(maps, boxes, interval: float, repeats: int) -> None:
     frame, ws = _levels.frame_of(h, w), _sweep.workspace(h, w)
     flat = maps.reshape(len(maps), -1)
     deltas = np.array([d / 100 for d in IOUS])
-    scale = np.float64(255)
+    u8 = np.empty(flat.shape, np.uint8)
     marks = _components.Marks(np.zeros((len(IOUS) + 1, 257), np.int64), np.zeros(257))
     with_holes = [0]
 
     def stages(upto: int) -> None:
+        _pixels.quantize_batch(flat, flat.dtype.type(255), u8)
         for i in range(len(flat)):
-            top = _levels.load_map(flat[i], scale, frame, ws.img, ws.counts)
+            top = _levels.load_map(u8[i], frame, ws.img, ws.counts)
             _levels.group_by_value(ws.img, frame, ws.counts, ws.order, ws.start)
             if upto == 0:
                 continue

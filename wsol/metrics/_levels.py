@@ -13,7 +13,6 @@ import numpy as np
 from numba import njit
 
 _u = np.uint32
-_I = np.int32
 
 # The zero-framed layout of [height, width] maps: pixel (x, y) of the map is index
 # (y + 1) * stride + x + 1; ``p * row_mul >> 40`` is ``p // stride`` for every index.
@@ -27,13 +26,11 @@ def frame_of(height: int, width: int) -> Frame:
 
 
 @njit(cache=True, nogil=True)
-def load_map(src, scale, frame, img, counts):
-    """Quantize one map into the zero-framed buffer and count its values.
+def load_map(src, frame, img, counts):
+    """Copy one uint8 map into the zero-framed buffer and count its values.
 
-    ``img[interior] = trunc(src * scale)`` computed in the type of ``src`` and ``scale``
-    (255 in the maps' float type; 1 for maps already in uint8). ``counts`` [4, 256] is
-    reset and filled with the value counts (four rows, one per column mod 4, so equal
-    neighbours do not wait on each other). Returns the max value.
+    ``counts`` [4, 256] is reset and filled with the value counts (four rows, one per
+    column mod 4, so equal neighbours do not wait on each other). Returns the max value.
     """
     h, w, wp = frame.height, frame.width, frame.stride
     counts[:] = 0
@@ -41,7 +38,7 @@ def load_map(src, scale, frame, img, counts):
         row = img[(y + 1) * wp + 1 : (y + 1) * wp + 1 + w]
         line = src[y * w : (y + 1) * w]
         for x in range(w):
-            row[x] = np.uint8(_I(line[x] * scale))
+            row[x] = line[x]
         for x in range(w):
             counts[x & 3, row[x]] += 1
     top = 255

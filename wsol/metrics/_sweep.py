@@ -13,8 +13,9 @@ smaller or equal areas and come later in OpenCV's order). Its polygon area throu
 border-pixel centres is ``Q4 + Q3 / 2``, ``Qk`` counting the 2x2 windows holding k of its
 pixels. These rules were checked against OpenCV 4.8, 4.10 and 5.0.
 
-Per map (`box_flags_maps`): `_levels.load_map` quantizes into the framed layout and counts
-the values, `_levels.group_by_value` sorts the pixels by value,
+Per block of maps, `box_flags_batch` quantizes float maps to uint8 (`_pixels.quantize_batch`,
+in their own float type); per map (`box_flags_maps`): `_levels.load_map` copies it into the
+framed layout and counts the values, `_levels.group_by_value` sorts the pixels by value,
 `_components.sweep_foreground` sweeps the foreground; if holes exist, `_levels.fill_holes`
 computes the hole filling, `_components.sweep_holes` sweeps the holes (multi mode) and a
 second `sweep_foreground` the filled map (single mode); `count_map` turns cut-offs into
@@ -30,6 +31,7 @@ from wsol.metrics import _threads
 from wsol.metrics._components import Marks, best_iou, sweep_foreground, sweep_holes
 from wsol.metrics._levels import fill_holes, frame_of, group_by_value, group_listed, load_map
 from wsol.metrics._levels import regroup_by_value as regroup
+from wsol.metrics._pixels import quantize_batch
 
 # What a batch counts: ``thresholds`` [T] float64 CAM thresholds; ``multi`` [D] and
 # ``single`` [D1] float64 IoU fractions of each contour mode (either may be empty);
@@ -131,20 +133,23 @@ def _sweep_holes_and_fill(top, frame, gt, plan, marks, ws):
     if plan.single.size > 0:
         # Largest contour among top-level components: sweep the filled map.
         regroup(fill, frame, ws.counts, ws.order, ws.start)
-        sweep_foreground(fill, top, frame, gt, plan.multi[:0], True, marks, ws)
+        # ``plan.single.size > 0`` (True here) rather than a literal True, which numba
+        # would compile into a second copy of the sweep.
+        sweep_foreground(fill, top, frame, gt, plan.multi[:0], plan.single.size > 0, marks, ws)
 
 
 @njit(cache=True, nogil=True)
-def box_flags_maps(maps, scale, frame, gt, gt_offsets, plan, tally, ws):
+def box_flags_maps(maps, frame, gt, gt_offsets, plan, tally, ws):
     """Per-threshold box correctness of maps, accumulated in ``tally`` (one thread's share).
 
-    Arguments as in `box_flags_batch`, except: ``maps`` [N, H * W] flattened, of `Frame`
-    ``frame``; ``gt_offsets`` [N + 1]; ``ws`` is the `Workspace` of the calling thread.
+    Arguments as in `box_flags_batch`, except: ``maps`` [N, H * W] uint8, flattened, of
+    `Frame` ``frame``; ``gt_offsets`` [N + 1]; ``ws`` is the `Workspace` of the calling
+    thread. Only uint8 maps come here, so this kernel and everything it calls compile once.
     """
     marks = Marks(np.zeros((plan.multi.size + 1, 257), np.int64), np.zeros(257, np.float64))
     single = plan.single.size > 0
     for i in range(maps.shape[0]):
-        top = load_map(maps[i], scale, frame, ws.img, ws.counts)
+        top = load_map(maps[i], frame, ws.img, ws.counts)
         boxes = gt[gt_offsets[i] : gt_offsets[i + 1]]
         marks.alive[:] = 0
         if top > 0:
@@ -165,7 +170,7 @@ def box_flags_batch(maps, scale, gt, gt_offsets, plan: Plan, tally: Tally) -> No
     Args:
         maps: [N, H, W] score maps: float32/float64 in [0, 1] (checked), quantized here in
             their own type, or uint8 already quantized.
-        scale: 255 in the maps' float type, or 1.0 for uint8 maps.
+        scale: 255 in the maps' float type (ignored for uint8 maps).
         gt: [M, 4] int64 ground-truth boxes (x0, y0, x1, y1); image n owns
             gt[gt_offsets[n]:gt_offsets[n + 1]].
         gt_offsets: [N + 1] int64 offsets into gt.
@@ -186,13 +191,19 @@ def box_flags_batch(maps, scale, gt, gt_offsets, plan: Plan, tally: Tally) -> No
     spaces = [None] * n_slots
     multi = np.zeros((n_slots,) + tally.multi.shape, np.int64)
     single = np.zeros((n_slots,) + tally.single.shape, np.int64)
+    quantized = flat.dtype == np.uint8
+    u8 = None if quantized else np.empty((n_img, h * w), np.uint8)
 
     def work(lo: int, hi: int, slot: int) -> None:
         if spaces[slot] is None:
             spaces[slot] = workspace(h, w)
         block = Tally(multi[slot], single[slot], tally.per_image[lo:hi])
         offsets = gt_offsets[lo : hi + 1]
-        box_flags_maps(flat[lo:hi], scale, frame, gt, offsets, plan, block, spaces[slot])
+        maps_u8 = flat[lo:hi]
+        if not quantized:  # in this thread, in the maps' own float type
+            maps_u8 = u8[lo:hi]
+            quantize_batch(flat[lo:hi], scale, maps_u8)
+        box_flags_maps(maps_u8, frame, gt, offsets, plan, block, spaces[slot])
 
     _threads.run_blocks(n_img, 1, work)
     tally.multi[...] += multi.sum(axis=0)
