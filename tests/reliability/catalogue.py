@@ -272,6 +272,13 @@ CASES = [
     ),
     Case("seed", "config", "`seed=-1`", 1, "seed: must be an integer >= 0, got -1"),
     Case(
+        "missing-block",
+        "config",
+        "`method=spg backbone=vgg16` (a block only some backbones carry)",
+        1,
+        "spg: not in the composed config, but method.b1_at (${spg.b1_at})",
+    ),
+    Case(
         "frame-size",
         "config",
         "`wsol-eval frame_size=0`",

@@ -278,6 +278,7 @@ TRIGGERS: dict[str, Callable[[Context], None]] = {
     "trainer-typo": _config("train", ["+trainer.max_epoch=3"]),
     "callback-type": _config("train", ["callbacks.cam_heatmaps.every_n_epochs=often"]),
     "seed": _config("train", ["seed=-1"]),
+    "missing-block": _config("train", ["method=spg", "backbone=vgg16"]),
     "frame-size": _config("eval", ["frame_size=0"]),
     "top-k": _config("predict", ["top_k=0"]),
     "predict-threshold": _config("predict", ["threshold=1.0"]),

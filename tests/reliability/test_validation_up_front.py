@@ -55,3 +55,19 @@ def test_a_multirun_validates_every_job_before_the_first_starts(tmp_path):
     expected = "job data.batch_size=0 seed={} run_name=sweep: data.batch_size: must be an integer"
     assert expected.format(1) in result.stderr and expected.format(2) in result.stderr
     assert not (tmp_path / "logs").exists()  # no job ran, no sweep folder
+
+
+@pytest.mark.parametrize("backbone", ["vgg16", "vit_b_16"])
+def test_a_block_only_some_options_carry_is_named_with_where_it_lives(make_config, backbone):
+    """An option that reads a block of another group's options (here method=spg reads the
+    backbone's `spg` block) on an option without it: one problem naming the block, the keys
+    that read it and the config files that define it, instead of an interpolation error
+    from inside the run."""
+    problems = config_problems(make_config("train", ["method=spg", f"backbone={backbone}"]))
+    blocks = [p for p in problems if p.startswith("spg: not in the composed config")]
+    assert len(blocks) == 1, problems
+    assert "method.b1_at (${spg.b1_at})" in blocks[0]
+    assert "module.method.b1_at" not in blocks[0]  # the same reference, seen once
+    assert "backbone/vgg16_spg.yaml" in blocks[0] and "backbone/resnet50.yaml" in blocks[0]
+    assert f"backbone/{backbone}.yaml" not in blocks[0]
+    assert config_problems(make_config("train", ["method=spg", "backbone=tiny"])) == []

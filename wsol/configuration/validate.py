@@ -24,11 +24,13 @@ import sys
 import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from hydra.experimental.callback import Callback
 from hydra.utils import get_object
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import InterpolationKeyError
 
 from wsol.evaluation.protocol import SETTINGS as PROTOCOL_SETTINGS
 
@@ -330,7 +332,51 @@ def _target_problems(node: DictConfig, key: str) -> list[str]:
     return problems
 
 
-def _walk(node: Any, key: str, problems: list[str]) -> None:
+def _defining_configs(top_key: str) -> list[str]:
+    """Config files (relative to the config dir) whose top level defines ``top_key``."""
+    from wsol.configuration.compose import CONFIG_DIR
+
+    found = []
+    root = Path(CONFIG_DIR)
+    for path in sorted(root.rglob("*.yaml")):
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        if re.search(rf"^{re.escape(top_key)}:", text, re.MULTILINE):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def _missing_block_problems(missing: list[tuple[str, str, str]]) -> list[str]:
+    """One problem per top-level block that interpolations refer to but the composed config
+    lacks (an option of one group may need a block that only some options of another group
+    carry): which keys refer to it, and which config files define it.
+
+    ``missing``: (full key, its interpolation, the missing key), in walk order; a reference
+    seen under another key (an interpolated parent) is listed once.
+    """
+    by_block: dict[str, list[str]] = {}
+    seen = set()
+    for full, reference, key in missing:
+        if reference in seen:
+            continue
+        seen.add(reference)
+        by_block.setdefault(key.split(".")[0], []).append(f"{full} ({reference})")
+    problems = []
+    for block, users in by_block.items():
+        where = _defining_configs(block)
+        hint = f"; config files that define it: {', '.join(where)}" if where else ""
+        problems.append(
+            f"{block}: not in the composed config, but {', '.join(users)} refer to it{hint}"
+        )
+    return problems
+
+
+def _walk(node: Any, key: str, problems: list[str], missing: list | None = None) -> None:
+    """Problems of every ``_target_`` node under ``node``; interpolations that name a key the
+    config lacks go to ``missing`` as (full key, interpolation, missing key)."""
+    missing = [] if missing is None else missing
     if isinstance(node, DictConfig):
         if "_target_" in node:
             problems.extend(_target_problems(node, key))
@@ -344,16 +390,22 @@ def _walk(node: Any, key: str, problems: list[str]) -> None:
             if OmegaConf.is_interpolation(node, name):
                 try:
                     child = node[name]
-                except Exception:  # noqa: BLE001
+                except InterpolationKeyError as error:
+                    full = f"{key}.{name}" if key else str(name)
+                    found = re.search(r"Interpolation key '([^']+)' not found", str(error))
+                    reference = str(node._get_node(name)._value())
+                    missing.append((full, reference, found.group(1) if found else reference))
                     continue
-            _walk(child, f"{key}.{name}" if key else str(name), problems)
+                except Exception:  # noqa: BLE001 - values that only resolve inside a run
+                    continue
+            _walk(child, f"{key}.{name}" if key else str(name), problems, missing)
     elif isinstance(node, ListConfig):
         for index in range(len(node)):
             try:
                 child = node[index]
             except Exception:  # noqa: BLE001
                 continue
-            _walk(child, f"{key}[{index}]", problems)
+            _walk(child, f"{key}[{index}]", problems, missing)
 
 
 def _non_finite(node: Any, key: str, problems: list[str]) -> None:
@@ -383,8 +435,10 @@ def config_problems(cfg: DictConfig) -> list[str]:
             problems.append(f"{key}: must be {problem}, got {value!r}")
     reported = {problem.split(":", 1)[0] for problem in problems}
     by_target: list[str] = []
-    _walk(cfg, "", by_target)
+    missing: list[tuple[str, str, str]] = []
+    _walk(cfg, "", by_target, missing)
     problems += [p for p in by_target if p.split(":", 1)[0] not in reported]
+    problems += _missing_block_problems(missing)
     reported = {problem.split(":", 1)[0] for problem in problems}
     plain = {k: _value(cfg, k) for k in cfg if k != "hydra"}
     non_finite: list[str] = []
