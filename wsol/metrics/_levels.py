@@ -112,35 +112,29 @@ def fill_holes(img, frame, fill, mark, ws):
     h, w, wp = frame.height, frame.width, frame.stride
     queue, queued, hole_px = ws.queue, ws.queued, ws.hole_px
     n = (h + 2) * wp
-    fill[:] = 255
-    for x in range(wp):
+    for x in range(wp):  # the frame; the interior is written before it is read
         fill[x] = 0
         fill[n - wp + x] = 0
     for y in range(h + 2):
         fill[y * wp] = 0
         fill[y * wp + wp - 1] = 0
-    for y in range(1, h + 1):  # forward: from above, then from the left
-        row = y * wp + 1
-        for p in range(row, row + w):
-            fill[_u(p)] = min(fill[_u(p)], fill[_u(p - wp)])
+    for y in range(1, h + 1):  # forward: from above and from the left, in one pass
         run = np.uint8(0)  # the frame
-        for p in range(row, row + w):
-            run = max(img[_u(p)], min(fill[_u(p)], run))
+        for p in range(y * wp + 1, y * wp + w + 1):
+            run = max(img[_u(p)], min(fill[_u(p - wp)], run))
             fill[_u(p)] = run
     size = 0
-    for y in range(h, 0, -1):  # backward: from below, then from the right
-        row = y * wp + 1
-        for p in range(row, row + w):
-            fill[_u(p)] = min(fill[_u(p)], fill[_u(p + wp)])
+    for y in range(h, 0, -1):  # backward: from below and from the right, in one pass
         run = np.uint8(0)
-        for p in range(row + w - 1, row - 1, -1):
-            run = max(img[_u(p)], min(fill[_u(p)], run))
+        for p in range(y * wp + w, y * wp, -1):
+            run = max(img[_u(p)], min(fill[_u(p)], fill[_u(p + wp)], run))
             fill[_u(p)] = run
-        # Queue the pixels a lower neighbour below or to the right could still lower.
-        for p in range(row, row + w):
-            f = fill[_u(p)]
+            # Queue p if a lower value could still spread from it to the pixel below or
+            # to the right (both settled by this pass already).
             below, right = fill[_u(p + wp)], fill[_u(p + 1)]
-            if (below > f and below > img[_u(p + wp)]) or (right > f and right > img[_u(p + 1)]):
+            if (below > run and below > img[_u(p + wp)]) or (
+                right > run and right > img[_u(p + 1)]
+            ):
                 queue[_u(size)] = p
                 queued[_u(p)] = mark
                 size += 1
