@@ -88,16 +88,19 @@ def compute_all(metrics: dict) -> dict:
     return out
 
 
-def run(rank: int, world_size: int, init_file: str, out_path: str, layout: str) -> None:
-    """Entry point of torch.multiprocessing.spawn: rank r saves to ``out_path + r``."""
+def run(rank: int, world_size: int, init_file: str, out_path: str, layouts: list[str]) -> None:
+    """Entry point of torch.multiprocessing.spawn: one process group, every layout in turn
+    (one spawn for all of them); rank r saves layout L's results to ``out_path + L + r``."""
     dist.init_process_group(
         "gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size
     )
     try:
-        metrics = make_metrics(layout)
-        part = LAYOUTS[layout][rank]
-        if part is not None:  # a rank without images never calls update
-            update(metrics, make_data(), part, not (layout == "rank0_no_boxes" and rank == 0))
-        torch.save(compute_all(metrics), f"{out_path}{rank}")
+        for layout in layouts:
+            metrics = make_metrics(layout)
+            part = LAYOUTS[layout][rank]
+            if part is not None:  # a rank without images never calls update
+                boxes = not (layout == "rank0_no_boxes" and rank == 0)
+                update(metrics, make_data(), part, boxes)
+            torch.save(compute_all(metrics), f"{out_path}{layout}{rank}")
     finally:
         dist.destroy_process_group()

@@ -185,7 +185,33 @@ def maxboxacc_counts(
 def maxboxacc(scoremaps, gt_boxes, *args, **kwargs) -> dict:
     """MaxBoxAcc (V1 or V2) the way the reference reports it (arguments: `maxboxacc_counts`)."""
     counts = maxboxacc_counts(scoremaps, gt_boxes, *args, **kwargs)
-    curve = counts * 100.0 / float(len(scoremaps))
+    return maxboxacc_summary(counts, len(scoremaps))
+
+
+def maxboxacc_grids(scoremaps, gt_boxes, intervals, iou_thresholds) -> dict:
+    """`maxboxacc` of both contour modes at several threshold grids, OpenCV run once per
+    map and distinct cut-off for all of them (`box_correct_memo`).
+
+    Returns:
+        (interval, multi_contour) -> the `maxboxacc` dict.
+    """
+    grids = [thresholds(interval) for interval in intervals]
+    counts = {
+        (interval, multi): np.zeros((len(iou_thresholds), len(grid)), np.int64)
+        for interval, grid in zip(intervals, grids, strict=True)
+        for multi in (True, False)
+    }
+    for scoremap, boxes in zip(scoremaps, gt_boxes, strict=True):
+        per_grid = box_correct_memo(np.asarray(scoremap), boxes, grids, tuple(iou_thresholds))
+        for interval, (multi, single) in zip(intervals, per_grid, strict=True):
+            counts[interval, True] += multi
+            counts[interval, False] += single
+    return {key: maxboxacc_summary(c, len(scoremaps)) for key, c in counts.items()}
+
+
+def maxboxacc_summary(counts: np.ndarray, n_images: int) -> dict:
+    """The reference's MaxBoxAcc report from [D, T] counts of correct images."""
+    curve = counts * 100.0 / float(n_images)
     per_iou = curve.max(axis=1)
     return {
         "counts": counts,
