@@ -1,8 +1,12 @@
 """GPU throughput of the real backbones: training and evaluation images/s per precision, memory
 layout and ``torch.compile``, and JPEG decoding on the GPU against decoding in loader workers.
 
-For each backbone (at 224 px by default) and each combination of ``--precisions`` (``fp32``,
-``bf16-mixed``), ``--channels-last`` (off/on) and ``--compile`` (off/on) it times
+For each backbone (at 224 px by default: every backbone of the registry but the synthetic
+benchmark's ``tiny`` CPU net, i.e. VGG16, ResNet18/50, InceptionV3, ViT-B/16 and, when timm is
+installed, ``timm`` and ``timm_vit`` with their configs' models; ``--backbones`` takes any
+registered name, ``name:model`` choosing a timm model) and each combination of
+``--precisions`` (``fp32``, ``bf16-mixed``), ``--channels-last`` (off/on) and ``--compile``
+(off/on) it times
 
 - **train**: a CAM network's step as ``wsol-train`` runs it (forward, loss, backward, SGD step),
   on fixed random batches already on the device;
@@ -21,6 +25,7 @@ path on the CPU: those numbers are not GPU figures.
 
     python scripts/bench_gpu.py                          # CUDA: the full table at 224 px
     python scripts/bench_gpu.py --backbones resnet50 --precisions bf16-mixed --compile on
+    python scripts/bench_gpu.py --backbones timm:convnext_tiny timm_vit:deit_base_patch16_224
     python scripts/bench_gpu.py --dry-run                # CPU, 64 px, 2 steps: code paths only
 """
 
@@ -46,6 +51,7 @@ from wsol.configuration.compose import compose_config
 from wsol.data.decode import read_image_tensor
 from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from wsol.metrics.collection import WSOLMetrics
+from wsol.models.registry import registered
 
 PRECISIONS = {"fp32": None, "bf16-mixed": torch.bfloat16}
 NO_CUDA_NOTE = (
@@ -54,17 +60,32 @@ NO_CUDA_NOTE = (
 )
 
 
+#: Registered backbones that are not benchmark networks (the synthetic benchmark's CPU net).
+NOT_BENCHMARKED = ("tiny",)
+
+
+def default_backbones() -> list[str]:
+    """Every registered backbone but :data:`NOT_BENCHMARKED` (timm's when timm is installed)."""
+    return [name for name in registered() if name not in NOT_BENCHMARKED]
+
+
 def build_method(backbone: str, num_classes: int, overrides: list[str]) -> torch.nn.Module:
-    """The CAM network of ``wsol-train backbone=<backbone> method=cam`` (random weights)."""
+    """The CAM network of ``wsol-train backbone=<name> method=cam`` (random weights).
+
+    ``backbone`` is a registry name, or ``name:model`` (``backbone.model_name=model``, the
+    timm model of ``timm`` / ``timm_vit``; their configs' model otherwise).
+    """
     from hydra.utils import instantiate
 
+    name, _, model = backbone.partition(":")
     cfg = compose_config(
         "train",
         [
-            f"backbone={backbone}",
+            f"backbone={name}",
             "method=cam",
             "backbone.pretrained=false",
             f"data.preparer.num_classes={num_classes}",
+            *([f"backbone.model_name={model}"] if model else []),
             *overrides,
         ],
     )
@@ -169,7 +190,8 @@ def model_table(args, device: torch.device) -> None:
         f"batch {args.eval_batch}, median of {args.steps} steps after {args.warmup} warm-up; "
         f"compile backend {args.compile_backend}):"
     )
-    header = f"  {'backbone':<14}{'precision':<12}{'layout':<15}{'compile':<9}"
+    width = max(14, *(len(b) + 2 for b in args.backbones))
+    header = f"  {'backbone':<{width}}{'precision':<12}{'layout':<15}{'compile':<9}"
     print(f"{header}{'train img/s':>12}{'eval img/s':>12}")
     for backbone in args.backbones:
         method = build_method(backbone, args.classes, args.overrides)
@@ -182,7 +204,7 @@ def model_table(args, device: torch.device) -> None:
             evaluate = eval_images_per_s(method, args, device, precision, channels_last, compiled)
             name = "channels_last" if channels_last else "contiguous"
             print(
-                f"  {backbone:<14}{precision:<12}{name:<15}{compile_:<9}"
+                f"  {backbone:<{width}}{precision:<12}{name:<15}{compile_:<9}"
                 f"{train:12.1f}{evaluate:12.1f}",
                 flush=True,
             )
@@ -297,7 +319,12 @@ def decode_table(args, device: torch.device) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
-    parser.add_argument("--backbones", nargs="+", default=["vgg16", "resnet50", "inception_v3"])
+    parser.add_argument(
+        "--backbones",
+        nargs="+",
+        default=None,
+        help="registry names or name:model (default: every registered backbone but tiny)",
+    )
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=32, help="training batch")
     parser.add_argument("--eval-batch", type=int, default=64)
@@ -323,6 +350,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the network config")
     args = parser.parse_args(argv)
+    args.backbones = args.backbones or default_backbones()
     if args.dry_run:
         args.device, args.size, args.batch, args.eval_batch = "cpu", 64, 2, 2
         args.steps, args.warmup, args.passes, args.workers = 2, 1, 1, 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from PIL import Image
 from torchvision import tv_tensors
 
 from wsol.data.dataset import WSOLDataset
-from wsol.data.decode import read_image_rgb, read_mask
+from wsol.data.decode import MAX_PIXELS, read_image_rgb, read_image_tensor, read_mask
 from wsol.data.formats.wsoleval import read_split
 from wsol.data.frame import boxes_to_frame
 from wsol.data.records import ImageRecord
@@ -68,6 +70,44 @@ def test_unreadable_and_truncated_images_name_the_file(tmp_path):
         read_image_rgb(tmp_path / "gone.png")
     with pytest.raises(ValueError, match="junk.png: unreadable mask"):
         read_mask(tmp_path / "junk.png")
+
+
+def _png_header(width: int, height: int, bit_depth: int = 8, colour_type: int = 2) -> bytes:
+    """A PNG signature and IHDR chunk (no pixel data)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    )
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGB+transparency", "RGBA", "L", "P", "I;16"])
+def test_tensor_decoding_of_pngs_equals_pil(tmp_path, mode):
+    """8-bit RGB PNGs skip PIL (libpng via torchvision); every mode gives PIL's pixels."""
+    rgb = np.random.default_rng(1).integers(0, 256, (7, 11, 3), dtype=np.uint8)
+    path = tmp_path / "image.png"
+    if mode == "RGB+transparency":
+        Image.fromarray(rgb).save(path, transparency=tuple(int(v) for v in rgb[0, 0]))
+    elif mode == "I;16":
+        Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(path)
+    else:
+        Image.fromarray(rgb).convert(mode).save(path)
+    tensor = read_image_tensor(path)
+    assert tensor.dtype == torch.uint8 and tensor.shape == (3, 7, 11)
+    assert torch.equal(tensor.permute(1, 2, 0), torch.from_numpy(read_image_rgb(path)))
+
+
+def test_png_fast_path_refuses_truncated_and_oversized_files(tmp_path):
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "full.png")
+    data = (tmp_path / "full.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'cut.png'}: unreadable image")):
+        read_image_tensor(tmp_path / "cut.png")
+    side = int(MAX_PIXELS**0.5) + 1  # refused from the header, before any pixel is decoded
+    (tmp_path / "bomb.png").write_bytes(_png_header(side, side) + data[33:])
+    with pytest.raises(ValueError, match=re.escape(f"{tmp_path / 'bomb.png'}: image of {side}x")):
+        read_image_tensor(tmp_path / "bomb.png")
 
 
 def test_sample_carries_protocol_targets(valid):

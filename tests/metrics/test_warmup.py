@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from types import SimpleNamespace
 
-from wsol.metrics.warmup import compile_kernels
-from wsol.tasks.train import compile_metrics_during_generation
+import pytest
+import torch
+
+from wsol.metrics.warmup import compile_kernels, main
+from wsol.tasks.train import AwaitCompilation, compile_metrics_during_generation
 
 
 def _datamodule(complete: bool):
     return SimpleNamespace(preparer=SimpleNamespace(is_complete=lambda: complete))
 
 
-def test_compile_kernels_runs_every_metric():
-    compile_kernels()  # raises if a kernel or its inputs were wrong
+@pytest.mark.parametrize("argv", [[], ["--evaluation"]])
+def test_compile_kernels_runs_every_metric(argv):
+    main(argv)  # raises if a kernel or its inputs were wrong
+
+
+def test_evaluation_only_compiles_the_float64_pipeline_only(monkeypatch):
+    """The run's background compile feeds WSOLMetrics the CAM pipeline's float64 maps only."""
+    from wsol.metrics import warmup
+
+    seen = []
+    real = warmup.WSOLMetrics.update
+
+    def spy(self, maps, *args, **kwargs):
+        seen.append(maps.dtype)
+        return real(self, maps, *args, **kwargs)
+
+    monkeypatch.setattr(warmup.WSOLMetrics, "update", spy)
+    compile_kernels(evaluation_only=True)
+    assert set(seen) == {torch.float64}
+    seen.clear()
+    compile_kernels()
+    assert set(seen) == {torch.float64, torch.float32}
+
+
+def test_first_evaluation_waits_for_the_background_compilation():
+    awaiting = AwaitCompilation()
+    awaiting.on_validation_start(None, None)  # nothing started: nothing to wait for
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
+    awaiting.process = process
+    awaiting.on_validation_start(None, None)
+    assert process.poll() == 0 and awaiting.process is None
+    awaiting.on_test_start(None, None)  # later passes do not wait
 
 
 def test_background_compilation_only_while_generating_on_rank_zero():

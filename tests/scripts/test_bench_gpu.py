@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from wsol.models.registry import registered
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_gpu.py"
 
 
@@ -53,9 +55,21 @@ def test_dry_run_covers_every_variant_and_both_decoders(bench_gpu, capsys):
     assert "gpu" in output.split("JPEG decoding")[1]
 
 
+def test_default_backbones_are_the_registry_but_tiny(bench_gpu):
+    """The benchmark's networks and every one the backbone contract added (timm's if installed)."""
+    backbones = bench_gpu.parse_args([]).backbones
+    assert set(backbones) == set(registered()) - {"tiny"}
+    expected = {"vgg16", "resnet50", "inception_v3", "vit_b_16"}
+    if importlib.util.find_spec("timm") is not None:
+        expected |= {"timm", "timm_vit"}
+    assert expected <= set(backbones)
+
+
 @pytest.mark.slow
 def test_dry_run_builds_and_steps_the_real_backbones(bench_gpu, capsys):
-    backbones = ["vgg16", "resnet50", "inception_v3"]
+    backbones = ["vgg16", "resnet50", "inception_v3", "vit_b_16"]
+    if importlib.util.find_spec("timm") is not None:  # a timm CNN and a timm ViT, by model name
+        backbones += ["timm:resnet18", "timm_vit:deit_tiny_patch16_224"]
     bench_gpu.main(
         ["--dry-run", "--backbones", *backbones, "--precisions", "fp32", "--compile", "off"]
         + ["--channels-last", "on", "--skip-decode"]

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
@@ -37,13 +39,36 @@ def compile_metrics_during_generation(datamodule, trainer) -> subprocess.Popen |
 
     Only on global rank 0 and only when the data module's preparer has work to do: a fresh
     clone then pays for generation and compilation once, side by side (both single-core).
+    Only the kernels an evaluation pass runs are compiled (``--evaluation``).
     """
     preparer = getattr(datamodule, "preparer", None)
     is_complete = getattr(preparer, "is_complete", None)
     if trainer.global_rank != 0 or is_complete is None or is_complete():
         return None
     log.info("Compiling the metric kernels in the background during data generation")
-    return start_background_compilation()
+    return start_background_compilation(evaluation_only=True)
+
+
+class AwaitCompilation(Callback):
+    """Before the first validation or test pass, waits for the background compilation.
+
+    The metrics would otherwise compile the same kernels a second time in this process
+    (numba caches only finished compilations) while the background one is still running.
+    """
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+
+    def _wait(self, *_args) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            start = time.perf_counter()
+            self.process.wait()
+            log.info("Waited %.1f s for the metric kernels", time.perf_counter() - start)
+        self.process = None
+
+    on_validation_start = on_test_start = _wait
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -114,11 +139,12 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
     module = instantiate(cfg.module, _partial_=True)(run_config=run_config)
     check_input_sizes(module.method.backbone, cfg.data)
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    trainer = build_trainer(cfg, extra_callbacks=[InterruptCheckpoint(catcher, last)])
+    awaiting = AwaitCompilation()
+    trainer = build_trainer(cfg, extra_callbacks=[InterruptCheckpoint(catcher, last), awaiting])
     mark_started(cfg.paths.output_dir)
 
     if cfg.get("train", True):
-        compiling = compile_metrics_during_generation(datamodule, trainer)
+        compiling = awaiting.process = compile_metrics_during_generation(datamodule, trainer)
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         finally:
