@@ -1,10 +1,13 @@
-"""Shared fixtures: composing the project's configs the way the CLI does."""
+"""Shared fixtures: composing the project's configs the way the CLI does; one torch thread per
+pytest-xdist worker."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
@@ -12,6 +15,24 @@ from wsol.cli import CONFIG_DIR as _CONFIG_DIR
 from wsol.configuration.compose import compose_config as compose
 
 CONFIG_DIR = Path(_CONFIG_DIR)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a pytest-xdist worker (``pytest -n``, the default): one intra-op thread, for torch here
+    and for the console scripts and notebook kernels it starts. The workers already fill the
+    cores; two threads per worker would spin against each other."""
+    if hasattr(config, "workerinput"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        torch.set_num_threads(1)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The DDP tests (marker ``ddp``: two processes each) run on one pytest-xdist worker, one
+    after another (``--dist loadgroup``), not two of them beside each other."""
+    for item in items:
+        if item.get_closest_marker("ddp"):
+            item.add_marker(pytest.mark.xdist_group("ddp"))
 
 
 def compose_config(
