@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
+import inspect
 import os
 import statistics
 import sys
@@ -81,23 +82,34 @@ def full_res(maps, reduce: str = "absmax") -> torch.Tensor:
 # ----------------------------------------------------------------------------- wsol
 
 
+# explainer → wsol class (its peers: `EXPLAINERS`)
+WSOL = {
+    "cam": cams.CAM,
+    "gradcam": cams.GradCAM,
+    "gradcampp": cams.GradCAMPlusPlus,
+    "xgradcam": cams.XGradCAM,
+    "layercam": cams.LayerCAM,
+    "scorecam": cams.ScoreCAM,
+    "saliency": cams.Saliency,
+    "smoothgrad": cams.SmoothGrad,
+    "guided_backprop": cams.GuidedBackprop,
+    "deconvnet": cams.Deconvnet,
+    "guided_gradcam": cams.GuidedGradCAM,
+    "occlusion": cams.Occlusion,
+}
+
+
 def wsol(name: str, model, x, ids, args) -> Contender:
-    layer = {"target_layer": LAYER}
-    build = {
-        "cam": lambda: cams.CAM(model, LAYER, fc_layer="fc"),
-        "gradcam": lambda: cams.GradCAM(model, **layer),
-        "gradcampp": lambda: cams.GradCAMPlusPlus(model, **layer),
-        "xgradcam": lambda: cams.XGradCAM(model, **layer),
-        "layercam": lambda: cams.LayerCAM(model, **layer),
-        "scorecam": lambda: cams.ScoreCAM(model, **layer, batch_size=CHUNK),
-        "saliency": lambda: cams.Saliency(model),
-        "smoothgrad": lambda: cams.SmoothGrad(model, samples=args.samples, noise_level=0.15),
-        "guided_backprop": lambda: cams.GuidedBackprop(model),
-        "deconvnet": lambda: cams.Deconvnet(model),
-        "guided_gradcam": lambda: cams.GuidedGradCAM(model, **layer),
-        "occlusion": lambda: cams.Occlusion(model, window=args.window, stride=args.stride),
-    }[name]()
-    return Contender(lambda: build(x, ids), lambda maps: maps)
+    settings = {
+        "cam": {"fc_layer": "fc"},
+        "scorecam": {"batch_size": CHUNK},
+        "smoothgrad": {"samples": args.samples, "noise_level": 0.15},
+        "occlusion": {"window": args.window, "stride": args.stride},
+    }.get(name, {})
+    if "target_layer" in inspect.signature(WSOL[name]).parameters:
+        settings["target_layer"] = LAYER
+    extractor = WSOL[name](model, **settings)
+    return Contender(lambda: extractor(x, ids), lambda maps: maps)
 
 
 # ----------------------------------------------------------------------------- peers
@@ -206,7 +218,7 @@ def captum(cls_name: str):
 # explainer → {peer: (factory, note where the definitions differ)}
 SAME = ""
 EXPLAINERS: dict[str, dict[str, tuple[Callable, str]]] = {
-    "cam": {"torchcam": (torchcam("CAM"), "peer: ReLU-free, same")},
+    "cam": {"torchcam": (torchcam("CAM"), SAME)},
     "gradcam": {
         "pgc": (pgc("GradCAM"), "pgc: bilinear resize (cv2)"),
         "torchcam": (torchcam("GradCAM"), SAME),
@@ -214,11 +226,11 @@ EXPLAINERS: dict[str, dict[str, tuple[Callable, str]]] = {
     },
     "gradcampp": {
         "pgc": (pgc("GradCAMPlusPlus"), "pgc: +1e-6 in alpha, bilinear"),
-        "torchcam": (torchcam("GradCAMpp"), "torchcam: alpha without the sum term's guard"),
+        "torchcam": (torchcam("GradCAMpp"), "torchcam: alpha = g^2 (div_ on a copy)"),
     },
     "xgradcam": {
         "pgc": (pgc("XGradCAM"), "pgc: +1e-7, bilinear"),
-        "torchcam": (torchcam("XGradCAM"), "torchcam: +1e-7"),
+        "torchcam": (torchcam("XGradCAM"), "torchcam: +1e-8"),
     },
     "layercam": {
         "pgc": (pgc("LayerCAM"), "pgc: bilinear"),
