@@ -280,6 +280,51 @@ def test_guided_backprop_on_torchvision_resnet_with_shared_inplace_relus():
     assert all(m.inplace for m in model.modules() if isinstance(m, nn.ReLU))
 
 
+class _ExplicitGuidedReLU(torch.autograd.Function):
+    """The rule written out: forward ReLU, backward ``ReLU(grad) * [x > 0]``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (x > 0)
+
+
+class _ExplicitGuidedModule(nn.Module):
+    def forward(self, x):
+        return _ExplicitGuidedReLU.apply(x)
+
+
+def test_guided_backprop_equals_the_rule_written_out_and_keeps_the_forward_pass():
+    """The gradient hook + the ReLU's own mask give exactly ReLU(grad) * [x > 0] at every ReLU
+    (also a shared in-place one); the forward pass is the model's own (same logits)."""
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=4).eval()
+    explicit = copy.deepcopy(model)
+    for parent in list(explicit.modules()):
+        for child_name, child in parent.named_children():
+            if isinstance(child, nn.ReLU):
+                setattr(parent, child_name, _ExplicitGuidedModule())
+    x = torch.randn(2, 3, 32, 32)
+    reference = torch.autograd.grad(explicit(x.requires_grad_(True))[[0, 1], [1, 2]].sum(), x)[0]
+    ours = cams.GuidedBackprop(model).attributions(x.detach(), [1, 2])
+    torch.testing.assert_close(ours, reference, atol=1e-7, rtol=1e-5)
+    guided_relus = []
+    with cams.saliency.HookSet() as hooks:
+        cams.saliency._guided_hooks(model, hooks)
+        for module in model.modules():
+            if isinstance(module, nn.ReLU):
+                guided_relus.append(len(module._forward_hooks))
+        with torch.no_grad():
+            torch.testing.assert_close(model(x), explicit(x), atol=0, rtol=0)
+    assert all(count == 1 for count in guided_relus)
+    assert all(not m._forward_hooks for m in model.modules() if isinstance(m, nn.ReLU))
+
+
 def test_guided_backprop_needs_relu_modules():
     model = nn.Sequential(nn.Conv2d(3, 2, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     with pytest.raises(ValueError, match="no nn.ReLU module"):

@@ -3,8 +3,11 @@
 Each class gives `attributions` [B, C, H, W] (a gradient image) and, as its map, the largest
 absolute value over the color channels (Simonyan et al.). Guided backpropagation and deconvnet
 change the backward pass of every ``nn.ReLU`` module (functional ReLUs are not seen) for the
-duration of one call: a forward pre-hook keeps the ReLU's input (an in-place ReLU then works on
-a copy) and the forward hook returns a ReLU of that input whose backward applies the rule.
+duration of one call. Guided backpropagation only adds a gradient hook to each ReLU output
+(``ReLU(grad)``; the ReLU's own backward then applies ``[x > 0]``), so the forward pass is the
+model's own. Deconvnet must drop that mask: a forward pre-hook keeps the ReLU's input (an
+in-place ReLU then works on a copy) and the forward hook returns a ReLU of that input whose
+backward applies the rule.
 """
 
 from __future__ import annotations
@@ -16,20 +19,6 @@ from wsol.cams.extractors import Extractor, class_scores, logits_of
 from wsol.cams.gradient import GradCAM
 from wsol.cams.hooks import HookSet
 from wsol.cams.pipeline import scoremaps
-
-
-class _GuidedReLU(torch.autograd.Function):
-    """ReLU whose backward passes ``ReLU(grad) * (x > 0)`` (guided backpropagation)."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        (x,) = ctx.saved_tensors
-        return grad.clamp(min=0) * (x > 0)
 
 
 class _DeconvReLU(torch.autograd.Function):
@@ -44,14 +33,42 @@ class _DeconvReLU(torch.autograd.Function):
         return grad.clamp(min=0)
 
 
-def _relu_rule_hooks(model: nn.Module, rule: type[torch.autograd.Function], hooks: HookSet) -> None:
-    """Make every ``nn.ReLU`` of ``model`` compute ``rule`` (until ``hooks`` are removed)."""
+GUIDED = "guided"
+
+
+def _relus(model: nn.Module) -> list[nn.ReLU]:
     relus = [module for module in model.modules() if isinstance(module, nn.ReLU)]
     if not relus:
         raise ValueError(
             f"{type(model).__name__} has no nn.ReLU module: guided backpropagation and deconvnet "
             "rewrite the backward pass of nn.ReLU modules only"
         )
+    return relus
+
+
+def _guided_hooks(model: nn.Module, hooks: HookSet) -> None:
+    """Guided backpropagation at every ``nn.ReLU`` of ``model`` (until ``hooks`` are removed).
+
+    ``dL/dx = ReLU(dL/dy) * [x > 0]``: a hook on the ReLU output's gradient applies the ReLU,
+    the module's own backward the mask (``[y > 0]`` = ``[x > 0]``). Nothing is copied or kept
+    besides what autograd keeps anyway; a module called several times gets a hook per call.
+    """
+
+    def hook(module: nn.Module, args: tuple, output: Tensor) -> None:
+        if isinstance(output, Tensor) and output.requires_grad:
+            output.register_hook(_positive)
+
+    for relu in _relus(model):
+        hooks.add(relu.register_forward_hook(hook))
+
+
+def _positive(grad: Tensor) -> Tensor:
+    return grad.clamp(min=0)
+
+
+def _relu_rule_hooks(model: nn.Module, rule: type[torch.autograd.Function], hooks: HookSet) -> None:
+    """Make every ``nn.ReLU`` of ``model`` compute ``rule`` (until ``hooks`` are removed)."""
+    relus = _relus(model)
     inputs: dict[nn.Module, list[Tensor]] = {}
 
     def keep_input(module: nn.Module, args: tuple) -> tuple | None:
@@ -72,7 +89,9 @@ class Saliency(Extractor):
     ``attributions = |dy_c / dx|``; ``map = max over color channels``.
     """
 
-    rule: type[torch.autograd.Function] | None = None
+    #: How ReLUs backpropagate: their own rule (None), `GUIDED`, or an autograd Function
+    #: replacing them (deconvnet).
+    rule: str | type[torch.autograd.Function] | None = None
 
     def attributions(self, images: Tensor, class_ids: Tensor) -> Tensor:
         """[B, C, H, W] input attributions (no gradient attached)."""
@@ -87,7 +106,9 @@ class Saliency(Extractor):
     def _input_gradients(self, images: Tensor, class_ids: Tensor) -> Tensor:
         x = images.detach().requires_grad_(True)
         with HookSet() as hooks:
-            if self.rule is not None:
+            if self.rule == GUIDED:
+                _guided_hooks(self.model, hooks)
+            elif self.rule is not None:
                 _relu_rule_hooks(self.model, self.rule, hooks)
             scores = class_scores(logits_of(self.model(x)), class_ids)
             (grads,) = torch.autograd.grad(scores.sum(), x)
@@ -101,7 +122,7 @@ class GuidedBackprop(Saliency):
     ``dL/dx = ReLU(dL/dy) * [x > 0]``. ``attributions`` are the signed input gradients.
     """
 
-    rule = _GuidedReLU
+    rule = GUIDED
 
     def _attributions(self, images: Tensor, class_ids: Tensor) -> Tensor:
         return self._input_gradients(images, class_ids)
@@ -157,6 +178,8 @@ class SmoothGrad(Saliency):
                 (count, *images.shape), generator=generator, device=images.device
             ).to(images.dtype)
             noisy = (images + noise * sigma.view(1, -1, 1, 1, 1)).flatten(0, 1)
+            # NHWC like the input (`prepare_images`): the broadcast sum came out NCHW.
+            noisy = noisy.contiguous(memory_format=torch.channels_last)
             grads = self._input_gradients(noisy, class_ids.repeat(count))
             total += grads.abs().view(count, *images.shape).sum(dim=0)
         return total / self.samples
