@@ -6,8 +6,9 @@ classifier (random weights: timing does not depend on them; nothing is downloade
 ones at ``layer4``, one class per image. The peers are called the way their documentation shows,
 with the settings of wsol's call where they have one (Score-CAM chunk, SmoothGrad samples and
 samples per pass, occlusion window, stride and windows per pass). A warm-up call of every
-contender runs first; then the contenders alternate within each repeat, so a slow spell of a
-shared machine hits all of them, and each figure is the median over ``--repeats``.
+contender runs first; then the contenders alternate (each repeat starts with the next one), so
+a slow spell of a shared machine hits all of them, and each figure is the median over
+``--repeats``.
 
 Printed per (explainer, peer): seconds per image of wsol and of the peer, the ratio peer / wsol
 (above 1: wsol is faster), and parity: the smallest per-image Pearson correlation between
@@ -280,9 +281,11 @@ def bench(name: str, args) -> dict[str, tuple[float, float]]:
         maps[contender] = run.maps(run.run())  # warm-up, and the maps for parity
         run.close()
         gc.collect()
-    for _ in range(args.repeats):
-        for contender, make in makers.items():
-            run = make(name, model, x, ids, args)
+    order = list(makers)
+    for repeat in range(args.repeats):
+        # Each repeat starts with another contender: none always runs first or last.
+        for contender in order[repeat % len(order) :] + order[: repeat % len(order)]:
+            run = makers[contender](name, model, x, ids, args)
             start = CLOCKS[args.clock]()
             run.run()
             times[contender].append((CLOCKS[args.clock]() - start) / batch)

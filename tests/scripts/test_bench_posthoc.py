@@ -15,7 +15,9 @@ import pytest
 
 import wsol.cams as cams
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "bench_posthoc.py"
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "bench_posthoc.py"
+TABLE_SCRIPT = ROOT / "scripts" / "bench_posthoc_table.py"
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +72,15 @@ def test_small_run_prints_every_pair_with_parity(bench, capsys):
         if bench.EXPLAINERS[name][peer][1] == bench.SAME:
             # Same definition: the maps agree up to float rounding.
             assert float(row[5]) > 0.999, (name, peer, row)
+
+
+def test_the_readme_table_has_a_row_per_posthoc_config():
+    """scripts/bench_posthoc_table.py runs every configs/method/posthoc*.yaml (and the
+    checkpoint's own evaluation)."""
+    spec = importlib.util.spec_from_file_location("bench_posthoc_table", TABLE_SCRIPT)
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    configs = {path.stem for path in (ROOT / "configs" / "method").glob("posthoc*.yaml")}
+    methods = [method for _, method, _ in table.ROWS.values()]
+    assert set(methods) - {None} == configs
+    assert methods.count(None) == 1 and len(methods) == len(set(methods))
