@@ -190,30 +190,43 @@ def test_pxap_binning_at_every_edge_and_its_neighbours(interval):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("interval", GRIDS)
-def test_a_thousand_random_maps_match_reference_through_the_public_metrics(interval):
+def test_a_thousand_random_maps_match_reference_through_the_public_metrics():
     # The acceptance bar: V1, V2 and PxAP of 1,000 seeded random maps (every kind of
     # `adversarial_maps`, one frame size so they batch), fed in uneven batches, equal the
-    # reference's counts, curves and values at both threshold grids.
+    # reference's counts, curves and values at both threshold grids. The reference runs once
+    # per map for both grids and both contour modes (`box_correct_memo`).
     maps, boxes, masks = _batch(2024, 1000, 28, 33)
-    v2 = MaxBoxAcc(iou_thresholds=IOUS, cam_curve_interval=interval, multi_contour=True)
-    v1 = MaxBoxAcc(iou_thresholds=(50,), cam_curve_interval=interval, multi_contour=False)
-    pxap = PxAP(cam_curve_interval=interval)
-    for lo, hi in ((0, 1), (1, 300), (300, 777), (777, 1000)):
-        batch = torch.from_numpy(maps[lo:hi])
-        batch_boxes = [torch.from_numpy(b) for b in boxes[lo:hi]]
-        v2.update(batch, batch_boxes)
-        v1.update(batch, batch_boxes)
-        pxap.update(batch, torch.from_numpy(masks[lo:hi]))
-    for metric, ious, multi in ((v2, IOUS, True), (v1, (50,), False)):
-        expected = ref.maxboxacc(maps, boxes, interval, ious, multi, memo=True)
-        result = metric.compute()
-        assert np.array_equal(metric.correct.numpy(), expected["counts"])
-        assert float(result["value"]) == expected["value"]
-        assert np.array_equal(
-            result["best_threshold_index"].numpy(), expected["best_threshold_index"]
-        )
-    expected = ref.pxap(maps, masks, interval)
-    assert np.array_equal(pxap.hist_fg.numpy(), expected["hist_fg"].astype(np.int64))
-    assert np.array_equal(pxap.hist_bg.numpy(), expected["hist_bg"].astype(np.int64))
-    assert float(pxap.compute()["value"]) == expected["value"]
+    grids = [ref.thresholds(interval) for interval in GRIDS]
+    counts = {
+        (g, multi): np.zeros((len(IOUS), len(grid)), np.int64)
+        for g, grid in enumerate(grids)
+        for multi in (True, False)
+    }
+    for one_map, map_boxes in zip(maps, boxes, strict=True):
+        for g, flags in enumerate(ref.box_correct_memo(one_map, map_boxes, grids, IOUS)):
+            counts[g, True] += flags[0]
+            counts[g, False] += flags[1]
+    for g, interval in enumerate(GRIDS):
+        v2 = MaxBoxAcc(iou_thresholds=IOUS, cam_curve_interval=interval, multi_contour=True)
+        v1 = MaxBoxAcc(iou_thresholds=(50,), cam_curve_interval=interval, multi_contour=False)
+        pxap = PxAP(cam_curve_interval=interval)
+        for lo, hi in ((0, 1), (1, 300), (300, 777), (777, 1000)):
+            batch = torch.from_numpy(maps[lo:hi])
+            batch_boxes = [torch.from_numpy(b) for b in boxes[lo:hi]]
+            v2.update(batch, batch_boxes)
+            v1.update(batch, batch_boxes)
+            pxap.update(batch, torch.from_numpy(masks[lo:hi]))
+        # V1: the single-contour counts at IoU 50 only.
+        v1_counts = counts[g, False][[IOUS.index(50)]]
+        for metric, expected_counts in ((v2, counts[g, True]), (v1, v1_counts)):
+            expected = ref.maxboxacc_summary(expected_counts, len(maps))
+            result = metric.compute()
+            assert np.array_equal(metric.correct.numpy(), expected["counts"]), interval
+            assert float(result["value"]) == expected["value"], interval
+            assert np.array_equal(
+                result["best_threshold_index"].numpy(), expected["best_threshold_index"]
+            ), interval
+        expected = ref.pxap(maps, masks, interval)
+        assert np.array_equal(pxap.hist_fg.numpy(), expected["hist_fg"].astype(np.int64))
+        assert np.array_equal(pxap.hist_bg.numpy(), expected["hist_bg"].astype(np.int64))
+        assert float(pxap.compute()["value"]) == expected["value"], interval

@@ -185,7 +185,12 @@ def maxboxacc_counts(
 def maxboxacc(scoremaps, gt_boxes, *args, **kwargs) -> dict:
     """MaxBoxAcc (V1 or V2) the way the reference reports it (arguments: `maxboxacc_counts`)."""
     counts = maxboxacc_counts(scoremaps, gt_boxes, *args, **kwargs)
-    curve = counts * 100.0 / float(len(scoremaps))
+    return maxboxacc_summary(counts, len(scoremaps))
+
+
+def maxboxacc_summary(counts: np.ndarray, num_images: int) -> dict:
+    """`maxboxacc`'s report from [D, T] counts of correct images out of ``num_images``."""
+    curve = counts * 100.0 / float(num_images)
     per_iou = curve.max(axis=1)
     return {
         "counts": counts,
