@@ -26,15 +26,6 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The DDP tests (marker ``ddp``: two processes each) run on one pytest-xdist worker, one
-    after another (``--dist loadgroup``), not two of them beside each other."""
-    for item in items:
-        if item.get_closest_marker("ddp"):
-            item.add_marker(pytest.mark.xdist_group("ddp"))
-
-
 def compose_config(
     config_name: str, overrides: list[str], tmp_path: Path, data_dir: Path | None = None
 ) -> DictConfig:

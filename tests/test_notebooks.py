@@ -44,7 +44,6 @@ def notebook_workdir(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("notebooks")  # one worker, one workdir: 02-05 reuse 01's run
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, notebook_workdir, monkeypatch):
     from nbclient import NotebookClient
