@@ -37,6 +37,9 @@ def train(cfg: DictConfig) -> float | None:
     SIGTERM/SIGINT end it with status 128 + signal (143, 130) after keeping a resumable
     ``last.ckpt``: a scheduler or a sweep never counts an interrupted run as a success.
     """
+    from wsol.tasks import compile_ahead
+
+    compile_ahead.start()  # first thing: beside the imports below and data generation
     from wsol.tasks.hparams import optimized_metric_name, optimized_value
     from wsol.tasks.interrupt import RunInterrupted
     from wsol.tasks.train import train as run

@@ -1,4 +1,4 @@
-"""Metric kernels compiled ahead of use, in the background only while data are generated."""
+"""Metric kernels compiled ahead of use, in the background when they are not cached yet."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ import pytest
 import torch
 
 from wsol.metrics.warmup import compile_kernels, main
-from wsol.tasks.train import AwaitCompilation, compile_metrics_during_generation
-
-
-def _datamodule(complete: bool):
-    return SimpleNamespace(preparer=SimpleNamespace(is_complete=lambda: complete))
+from wsol.tasks import compile_ahead
+from wsol.tasks.train import AwaitCompilation, compile_metrics_ahead
 
 
 @pytest.mark.parametrize("argv", [[], ["--evaluation"]])
@@ -51,10 +48,30 @@ def test_first_evaluation_waits_for_the_background_compilation():
     awaiting.on_test_start(None, None)  # later passes do not wait
 
 
-def test_background_compilation_only_while_generating_on_rank_zero():
+def test_background_compilation_only_when_not_cached_on_rank_zero(monkeypatch, tmp_path):
     rank0, rank1 = SimpleNamespace(global_rank=0), SimpleNamespace(global_rank=1)
-    assert compile_metrics_during_generation(_datamodule(True), rank0) is None
-    assert compile_metrics_during_generation(_datamodule(False), rank1) is None
-    assert compile_metrics_during_generation(SimpleNamespace(preparer=None), rank0) is None
-    process = compile_metrics_during_generation(_datamodule(False), rank0)
-    assert process is not None and process.wait(timeout=300) == 0
+    monkeypatch.setattr(compile_ahead, "kernels_cached", lambda: True)
+    assert compile_metrics_ahead(rank0) is None
+    monkeypatch.setattr(compile_ahead, "kernels_cached", lambda: False)
+    assert compile_metrics_ahead(rank1) is None
+    monkeypatch.setenv("LOCAL_RANK", "1")  # a second process of a DDP run
+    assert compile_ahead.start() is None and compile_metrics_ahead(rank0) is None
+    monkeypatch.delenv("LOCAL_RANK")
+    early = compile_ahead.start()  # what wsol-train does first thing
+    assert early is not None and compile_ahead.start() is None  # one at a time
+    assert compile_metrics_ahead(rank0) is early  # the run waits for that one
+    assert early.wait(timeout=300) == 0
+    assert compile_ahead.take() is None  # handed over once
+
+
+def test_cached_kernels_are_found_in_the_package_or_numba_cache_dir(monkeypatch, tmp_path):
+    compile_kernels(evaluation_only=True)  # cached next to the package (cache=True)
+    assert compile_ahead.kernels_cached()
+    monkeypatch.setattr(compile_ahead, "__file__", str(tmp_path / "wsol" / "tasks" / "x.py"))
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    assert not compile_ahead.kernels_cached()
+    index = tmp_path / "numba" / "some" / "_sweep.box_flags_maps-137.py311.nbi"
+    index.parent.mkdir(parents=True)
+    index.touch()
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert compile_ahead.kernels_cached()

@@ -15,8 +15,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from wsol.checkpoints.load import load_checkpoint, stored_config
-from wsol.metrics.warmup import start_background_compilation
 from wsol.models.base import Backbone
+from wsol.tasks import compile_ahead
 from wsol.tasks.common import build_trainer, checkpoint_to_evaluate, config_to_store
 from wsol.tasks.hparams import log_hparams
 from wsol.tasks.interrupt import InterruptCheckpoint, RunInterrupted, SignalCatcher
@@ -34,19 +34,13 @@ from wsol.tasks.run_outputs import (
 log = logging.getLogger("wsol")
 
 
-def compile_metrics_during_generation(datamodule, trainer) -> subprocess.Popen | None:
-    """Compile the metric kernels in the background while the data set is being generated.
-
-    Only on global rank 0 and only when the data module's preparer has work to do: a fresh
-    clone then pays for generation and compilation once, side by side (both single-core).
-    Only the kernels an evaluation pass runs are compiled (``--evaluation``).
-    """
-    preparer = getattr(datamodule, "preparer", None)
-    is_complete = getattr(preparer, "is_complete", None)
-    if trainer.global_rank != 0 or is_complete is None or is_complete():
-        return None
-    log.info("Compiling the metric kernels in the background during data generation")
-    return start_background_compilation(evaluation_only=True)
+def compile_metrics_ahead(trainer) -> subprocess.Popen | None:
+    """The background compilation of the metric kernels this run waits for before its first
+    evaluation: the one ``wsol-train`` began at start-up, else one begun now on global rank 0
+    when the kernels are not cached yet (`compile_ahead`), else None."""
+    if trainer.global_rank == 0 and compile_ahead.start() is not None:
+        log.info("Compiling the metric kernels in the background (first run on this machine)")
+    return compile_ahead.take()
 
 
 class AwaitCompilation(Callback):
@@ -144,7 +138,7 @@ def _train(cfg: DictConfig, catcher: SignalCatcher) -> dict[str, float]:
     mark_started(cfg.paths.output_dir)
 
     if cfg.get("train", True):
-        compiling = awaiting.process = compile_metrics_during_generation(datamodule, trainer)
+        compiling = awaiting.process = compile_metrics_ahead(trainer)
         try:
             trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         finally:

@@ -1,0 +1,55 @@
+"""Compile the metric kernels in a background process before a run needs them.
+
+numba compiles the metric kernels on their first use and caches them (next to the package,
+or under ``NUMBA_CACHE_DIR``); on a fresh clone that takes about 15 CPU seconds. A run that
+starts it in the background at once (`start`) overlaps it with its imports, data generation
+and first epoch instead of stopping at its first validation. Light on purpose: importing
+this module imports neither torch nor the kernels, so ``wsol-train`` calls it first thing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# A kernel every evaluation compiles: its cache index exists once the kernels are cached.
+_INDEX_GLOB = "_sweep.box_flags_maps-*.nbi"
+_started: subprocess.Popen | None = None
+
+
+def kernels_cached() -> bool:
+    """Whether numba's cache already holds the box-sweep kernel (package or NUMBA_CACHE_DIR)."""
+    package = Path(__file__).resolve().parents[1] / "metrics" / "__pycache__"
+    if any(package.glob(_INDEX_GLOB)):
+        return True
+    cache_dir = os.environ.get("NUMBA_CACHE_DIR")
+    return bool(cache_dir) and any(Path(cache_dir).rglob(_INDEX_GLOB))
+
+
+def _rank_zero() -> bool:
+    """Not a second process of a multi-process run (those find the kernels compiled)."""
+    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
+def start(evaluation_only: bool = True) -> subprocess.Popen | None:
+    """Start ``python -m wsol.metrics.warmup [--evaluation]`` (single-threaded, quiet) unless
+    the kernels are cached, this is not rank 0, or one was started already; returns it."""
+    global _started
+    if _started is not None or not _rank_zero() or kernels_cached():
+        return None
+    _started = subprocess.Popen(
+        [sys.executable, "-m", "wsol.metrics.warmup", *(["--evaluation"] * evaluation_only)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1", "WSOL_METRIC_THREADS": "1"},
+    )
+    return _started
+
+
+def take() -> subprocess.Popen | None:
+    """The process `start` began (once: the caller waits for it), or None."""
+    global _started
+    process, _started = _started, None
+    return process
