@@ -39,7 +39,8 @@ def train(cfg: DictConfig) -> float | None:
     """
     from wsol.tasks import compile_ahead
 
-    compile_ahead.start()  # first thing: beside the imports below and data generation
+    if cfg.get("train", True):  # first thing: beside the imports below and data generation
+        compile_ahead.start()
     from wsol.tasks.hparams import optimized_metric_name, optimized_value
     from wsol.tasks.interrupt import RunInterrupted
     from wsol.tasks.train import train as run

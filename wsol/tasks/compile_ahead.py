@@ -30,7 +30,8 @@ def kernels_cached() -> bool:
 
 def _rank_zero() -> bool:
     """Not a second process of a multi-process run (those find the kernels compiled)."""
-    return all(os.environ.get(name, "0") == "0" for name in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+    names = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID")
+    return all(os.environ.get(name, "0") == "0" for name in names)
 
 
 def start(evaluation_only: bool = True) -> subprocess.Popen | None:
