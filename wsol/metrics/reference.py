@@ -168,17 +168,14 @@ def maxboxacc_counts(
     multi_contour: bool,
     memo: bool = False,
 ) -> np.ndarray:
-    """[D, T] int64 numbers of correct images over a set of maps (memo: `box_correct_memo`)."""
+    """[D, T] int64 numbers of correct images over a set of maps (memo: `maxboxacc_grids`)."""
+    if memo:
+        grids = maxboxacc_grids(scoremaps, gt_boxes, [cam_curve_interval], iou_thresholds)
+        return grids[cam_curve_interval, multi_contour]["counts"]
     thr = thresholds(cam_curve_interval)
     counts = np.zeros((len(iou_thresholds), len(thr)), np.int64)
     for scoremap, boxes in zip(scoremaps, gt_boxes, strict=True):
-        if memo:
-            ((multi, single),) = box_correct_memo(
-                np.asarray(scoremap), boxes, [thr], iou_thresholds
-            )
-            counts += multi if multi_contour else single
-        else:
-            counts += box_correct(np.asarray(scoremap), boxes, thr, iou_thresholds, multi_contour)
+        counts += box_correct(np.asarray(scoremap), boxes, thr, iou_thresholds, multi_contour)
     return counts
 
 

@@ -20,7 +20,10 @@ _started: subprocess.Popen | None = None
 
 
 def kernels_cached() -> bool:
-    """Whether numba's cache already holds the box-sweep kernel (package or NUMBA_CACHE_DIR)."""
+    """Whether numba's cache already holds the box-sweep kernel (package or NUMBA_CACHE_DIR).
+
+    An index left by older sources also counts: numba then recompiles at first use, as it
+    would without this module (the run is not wrong, only not sped up)."""
     package = Path(__file__).resolve().parents[1] / "metrics" / "__pycache__"
     if any(package.glob(_INDEX_GLOB)):
         return True
