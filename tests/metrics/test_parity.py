@@ -60,6 +60,26 @@ def test_plain_per_threshold_reference_agrees_with_memoized_one():
         assert np.array_equal(single, ref.box_correct(s, boxes, thr, IOUS, False))
 
 
+def test_vectorized_contour_boxes_and_areas_equal_opencv_calls():
+    """The memoized reference's boxes and areas of all contours at once equal
+    `cv2.boundingRect` (clipped as `boxes_at_cutoff`) and `cv2.contourArea` per contour."""
+    cv2 = pytest.importorskip("cv2")
+    checked = 0
+    for s, _ in adversarial_cases(91, 40, max_side=32):
+        u8 = ref.quantize(s)
+        height, width = u8.shape
+        for cutoff in np.unique(u8)[:-1]:
+            binary = cv2.threshold(u8, int(cutoff), 255, cv2.THRESH_BINARY)[1]
+            contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
+            boxes, areas2 = ref._contour_boxes_and_areas(contours, width, height)
+            for contour, box, area2 in zip(contours, boxes, areas2, strict=True):
+                x, y, w, h = cv2.boundingRect(contour)
+                assert box.tolist() == [x, y, min(x + w, width - 1), min(y + h, height - 1)]
+                assert area2 == 2 * cv2.contourArea(contour)
+                checked += 1
+    assert checked > 1000
+
+
 @st.composite
 def map_and_boxes(draw):
     h = draw(st.integers(1, 10))

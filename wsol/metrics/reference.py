@@ -103,9 +103,10 @@ def box_correct_memo(
     """`box_correct` for both contour modes and several threshold grids at once.
 
     The boxes only depend on the cut-off ``int(t * max(u8))``, so OpenCV runs once per
-    distinct cut-off (the same calls as `boxes_at_cutoff`, both modes from one
-    `findContours`) instead of once per threshold: the same answers, fast enough for
-    thousands of parity cases.
+    distinct cut-off (the same threshold and `findContours` calls as `boxes_at_cutoff`,
+    both modes from one `findContours`, bounding rects and areas of all contours computed
+    at once by `_contour_boxes_and_areas`) instead of once per threshold: the same answers,
+    fast enough for thousands of parity cases.
 
     Returns:
         For each grid: (multi-contour [D, T] bool, single-contour [D, T] bool).
@@ -124,15 +125,10 @@ def box_correct_memo(
                 _, binary = cv2.threshold(u8, cutoff, 255, cv2.THRESH_BINARY)
                 contours = cv2.findContours(binary, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)[0]
                 if len(contours) == 0:
-                    all_boxes = largest = [(0, 0, 0, 0)]
+                    all_boxes = largest = np.zeros((1, 4), np.int64)
                 else:
-                    rects = [cv2.boundingRect(c) for c in contours]
-                    all_boxes = [
-                        (x, y, min(x + w, width - 1), min(y + h, height - 1))
-                        for x, y, w, h in rects
-                    ]
-                    areas = [cv2.contourArea(c) for c in contours]
-                    largest = [all_boxes[areas.index(max(areas))]]  # first of the largest
+                    all_boxes, areas2 = _contour_boxes_and_areas(contours, width, height)
+                    largest = all_boxes[[int(np.argmax(areas2))]]  # first of the largest
                 best[cutoff] = (_max_iou(all_boxes, gt), _max_iou(largest, gt))
             multi.append(best[cutoff][0])
             single.append(best[cutoff][1])
@@ -145,12 +141,41 @@ def box_correct_memo(
     return out
 
 
-def _max_iou(boxes: list[tuple[int, ...]], gt: list[tuple[int, ...]]) -> float:
+def _contour_boxes_and_areas(contours, width: int, height: int):
+    """What `cv2.boundingRect` (clipped like `boxes_at_cutoff`) and twice `cv2.contourArea`
+    give for each contour, computed over all contours at once: a bounding rect spans its
+    points' min to max + 1, and the area is the shoelace sum of the closed polygon.
+    (`tests/metrics/test_parity.py` checks both against OpenCV's own calls.)
+
+    Returns:
+        boxes [C, 4] int64 (x0, y0, x1, y1), twice the areas [C] int64.
+    """
+    lengths = np.fromiter((len(c) for c in contours), np.int64, len(contours))
+    starts = np.zeros(len(contours), np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    points = np.concatenate(contours).reshape(-1, 2).astype(np.int64)
+    x, y = points[:, 0], points[:, 1]
+    boxes = np.stack(
+        [
+            np.minimum.reduceat(x, starts),
+            np.minimum.reduceat(y, starts),
+            np.minimum(np.maximum.reduceat(x, starts) + 1, width - 1),
+            np.minimum(np.maximum.reduceat(y, starts) + 1, height - 1),
+        ],
+        axis=1,
+    )
+    following = np.arange(1, len(points) + 1)
+    following[starts + lengths - 1] = starts  # each polygon closes on its first point
+    cross = x * y[following] - x[following] * y
+    return boxes, np.abs(np.add.reduceat(cross, starts))
+
+
+def _max_iou(boxes, gt: list[tuple[int, ...]]) -> float:
     """Max inclusive IoU over box pairs (plain Python for a handful of boxes)."""
     if len(boxes) > 4:
         return float(inclusive_iou(np.asarray(boxes), np.asarray(gt)).max())
     best = 0.0
-    for ax0, ay0, ax1, ay1 in boxes:
+    for ax0, ay0, ax1, ay1 in np.asarray(boxes).tolist():
         area_a = (ax1 - ax0 + 1) * (ay1 - ay0 + 1)
         for bx0, by0, bx1, by1 in gt:
             iw = max(0, min(ax1, bx1) - max(ax0, bx0) + 1)
