@@ -64,6 +64,21 @@ def test_background_compilation_only_when_not_cached_on_rank_zero(monkeypatch, t
     assert compile_ahead.take() is None  # handed over once
 
 
+@pytest.mark.parametrize("user_level", [None, "3"])
+def test_background_compilation_optimizes_at_the_kernel_level_unless_set(monkeypatch, user_level):
+    started = []
+    monkeypatch.setattr(compile_ahead, "kernels_cached", lambda: False)
+    monkeypatch.setattr(compile_ahead, "_started", None)
+    monkeypatch.setattr(compile_ahead.subprocess, "Popen", lambda *a, **kw: started.append(kw))
+    for name in ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "NUMBA_OPT"):
+        monkeypatch.delenv(name, raising=False)
+    if user_level is not None:
+        monkeypatch.setenv("NUMBA_OPT", user_level)
+    compile_ahead.start()
+    assert started[0]["env"]["NUMBA_OPT"] == (user_level or compile_ahead.KERNEL_OPT_LEVEL)
+    assert started[0]["env"]["WSOL_METRIC_THREADS"] == "1"
+
+
 def test_cached_kernels_are_found_in_the_package_or_numba_cache_dir(monkeypatch, tmp_path):
     compile_kernels(evaluation_only=True)  # cached next to the package (cache=True)
     assert compile_ahead.kernels_cached()
