@@ -23,7 +23,7 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from wsol.data.collate import collate_wsol
-from wsol.data.dataset import WSOLDataset
+from wsol.data.dataset import WSOLDataset, decoded_bytes
 from wsol.data.formats.wsoleval import read_split
 from wsol.data.records import SplitMetadata
 from wsol.data.samplers import eval_sampler, train_sampler
@@ -78,6 +78,13 @@ class WSOLDataModule(LightningDataModule):
             (the benchmark's few-shot search split); 0 keeps all (:mod:`wsol.data.subsets`).
         proxy_training_set: train on the ids of ``<train split>/image_ids_proxy.txt`` only.
         subset_seed: seed of the few-shot draw (fixed, so every run of a sweep sees one subset).
+        cache_train_images: keep the decoded training images in memory across epochs (files
+            are read and decoded in the first epoch only; the augmentation still runs on every
+            sample, so batches are identical with and without it). None (default): on when the
+            decoded split fits ``cache_memory_mb`` (sizes from image_sizes.txt; off when they
+            are unknown); True / False force it.
+        cache_memory_mb: memory budget of that cache in MiB, over all loader processes (each
+            worker holds its own copy: the split's decoded size times the number of workers).
 
     Images are decoded (``torchvision.io.decode_image`` for JPEG) and resized as uint8 tensors
     in the loader's worker processes, which persist across epochs.
@@ -111,6 +118,8 @@ class WSOLDataModule(LightningDataModule):
         num_val_sample_per_class: int = 0,
         proxy_training_set: bool = False,
         subset_seed: int = 0,
+        cache_train_images: bool | None = None,
+        cache_memory_mb: float = 1024,
     ) -> None:
         super().__init__()
         roots = preparer.roots() if hasattr(preparer, "roots") else (None, None, None)
@@ -163,6 +172,10 @@ class WSOLDataModule(LightningDataModule):
         self.num_val_sample_per_class = int(num_val_sample_per_class)
         self.proxy_training_set = bool(proxy_training_set)
         self.subset_seed = int(subset_seed)
+        if cache_memory_mb < 0:
+            raise ValueError(f"data.cache_memory_mb must be >= 0, got {cache_memory_mb}")
+        self.cache_train_images = cache_train_images
+        self.cache_memory_mb = float(cache_memory_mb)
         self.preparer = preparer
         self.train_transform = train_transform(train_resize, train_crop, mean, std)
         self.eval_transform = eval_transform(eval_size, mean, std)
@@ -254,8 +267,28 @@ class WSOLDataModule(LightningDataModule):
             with_boxes=self.train_boxes,
             load_masks=self.train_masks,
             skip_bad_images=self.skip_bad_images,
+            cache_images=self.caches_train_images(),
         )
         return self._loader(dataset, self.batch_size, train_sampler(dataset, self.seed), False)
+
+    def caches_train_images(self) -> bool:
+        """Whether the training loader keeps its decoded images in memory (``cache_train_images``;
+        when None, whether the decoded split fits ``cache_memory_mb`` in every loader process)."""
+        if self.cache_train_images is not None:
+            return bool(self.cache_train_images)
+        size = decoded_bytes(self.split(self.train_split).records)
+        if size is None:
+            return False
+        total = size * max(1, self.num_workers)
+        fits = total <= self.cache_memory_mb * 2**20
+        log.info(
+            "Training images decoded: %.0f MiB in %d process(es), %s (data.cache_memory_mb=%g)",
+            total / 2**20,
+            max(1, self.num_workers),
+            "kept in memory" if fits else "not kept: over the budget",
+            self.cache_memory_mb,
+        )
+        return fits
 
     def dataloader_for(self, split: str) -> DataLoader:
         """Evaluation loader of any split: eval transform, protocol GT targets, no padding."""
