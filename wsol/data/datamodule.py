@@ -3,7 +3,9 @@
 Instantiated by Hydra with typed arguments only. Splits live in ``<metadata_root>/<split>/``.
 An optional ``preparer`` (e.g. :class:`~wsol.data.synthetic.SyntheticPreparer`) generates the
 data in ``prepare_data()`` (once per node); when the roots are left out, they are taken from
-``preparer.roots()``, so a config names the generator's parameters once.
+``preparer.roots()``, so a config names the generator's parameters once. A preparer with a
+``prepare_split(name)`` method draws some splits only when they are first read (the synthetic
+benchmark's probe splits).
 
 The Trainer runs with ``use_distributed_sampler=False``: this module builds its samplers
 (evaluation loaders never pad under DDP; see :mod:`wsol.data.samplers`).
@@ -63,7 +65,8 @@ class WSOLDataModule(LightningDataModule):
         mean: normalization mean of the [0, 1] image.
         std: normalization standard deviation.
         preparer: optional callable run by ``prepare_data()`` to produce the data; may offer
-            ``roots()`` (metadata_root, data_root, mask_root) and ``class_names``.
+            ``roots()`` (metadata_root, data_root, mask_root), ``class_names`` and
+            ``prepare_split(name)`` (called before a split is first read).
         seed: seed of the training shuffle and of the loader workers' base seeds.
         check_files: check every image and mask file exists when a split is read.
         pin_memory: pin host memory in the loaders; None: when a CUDA device is present.
@@ -204,6 +207,8 @@ class WSOLDataModule(LightningDataModule):
                         f"split {name!r}: the preparer's data is not generated yet; "
                         "call prepare_data() first (Lightning does so before setup)"
                     )
+            if hasattr(self.preparer, "prepare_split"):  # splits drawn on first use (probes)
+                self.preparer.prepare_split(name)
             split = read_split(
                 self.metadata_root / name,
                 self.data_root,

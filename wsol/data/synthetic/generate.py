@@ -156,15 +156,29 @@ def generate_split(
     write_parts(parts, metadata_dir)
 
 
-def generate_benchmark(cfg: SyntheticConfig, folder: Path, progress_bar: bool = True) -> None:
-    """Write every split of ``cfg`` into ``folder`` (which should be new and empty).
+def generate_benchmark(
+    cfg: SyntheticConfig, folder: Path, progress_bar: bool = True, probes: bool = True
+) -> None:
+    """Write the splits of ``cfg`` into ``folder`` (which should be new and empty).
+
+    Args:
+        probes: also write the probe splits (the preparer writes them on first use instead:
+            :meth:`~wsol.data.synthetic.SyntheticPreparer.prepare_split`).
 
     The ``COMPLETE`` marker is not written here; the caller marks the folder whole.
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "params.json").write_text(json.dumps(cfg.params(), indent=2, sort_keys=True) + "\n")
     (folder / "class_names.txt").write_text("".join(f"{n}\n" for n in cfg.class_names()))
-    sizes = cfg.split_sizes()
+    skipped = () if probes else set(cfg.probe_splits())
+    sizes = {split: size for split, size in cfg.split_sizes().items() if split not in skipped}
+    generate_splits(cfg, folder, sizes, progress_bar)
+
+
+def generate_splits(
+    cfg: SyntheticConfig, folder: Path, sizes: dict[str, int], progress_bar: bool = True
+) -> None:
+    """Write the splits ``sizes`` names (split -> image count) into ``folder``, in that order."""
     with (
         tqdm(
             total=sum(sizes.values()),
