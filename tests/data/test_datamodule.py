@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from wsol.data.datamodule import WSOLDataModule
+from wsol.data.dataset import WSOLDataset
 from wsol.data.frame import boxes_to_frame
 
 # The configuration recommended for configs/data/synthetic.yaml (sizes shrunk for the test).
@@ -143,6 +144,22 @@ def test_cached_training_images_give_the_same_batches(tiny_synthetic, num_worker
         assert sorted(cached_set.cache) == list(range(16))
         record = cached_set.records[3]
         assert torch.equal(cached_set.cache[3], cached_set._decode(record))
+
+
+def test_batches_equal_the_whole_pipeline_run_per_sample(tiny_synthetic):
+    """The loaders normalize once per batch: the same numbers as the protocol's pipelines run
+    whole on each sample."""
+    dm = make(tiny_synthetic, seed=5)
+    loader = dm.train_dataloader()
+    batch = next(iter(loader))
+    whole = WSOLDataset(loader.dataset.records, dm.train_transform, with_boxes=False)
+    seeds = list(loader.sampler)[:4]
+    expected = torch.stack([whole[key]["image"].as_subclass(torch.Tensor) for key in seeds])
+    assert batch["images"].dtype == torch.float32 and torch.equal(batch["images"], expected)
+    batch = next(iter(dm.val_dataloader()))
+    whole = WSOLDataset(dm.split("val"), dm.eval_transform)
+    expected = torch.stack([whole[i]["image"].as_subclass(torch.Tensor) for i in range(5)])
+    assert torch.equal(batch["images"], expected)
 
 
 def test_train_image_cache_follows_its_memory_budget(tiny_synthetic, caplog):

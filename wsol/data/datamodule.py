@@ -17,6 +17,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,13 @@ from wsol.data.formats.wsoleval import read_split
 from wsol.data.records import SplitMetadata
 from wsol.data.samplers import eval_sampler, train_sampler
 from wsol.data.subsets import few_shot_subset, proxy_subset, split_summary
-from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from wsol.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    eval_transform,
+    split_per_pixel_tail,
+    train_transform,
+)
 
 log = logging.getLogger("wsol")
 
@@ -90,7 +97,8 @@ class WSOLDataModule(LightningDataModule):
             worker holds its own copy: the split's decoded size times the number of workers).
 
     Images are decoded (``torchvision.io.decode_image`` for JPEG) and resized as uint8 tensors
-    in the loader's worker processes, which persist across epochs.
+    in the loader's worker processes, which persist across epochs; they become normalized
+    floats once per batch, in the collate function.
     """
 
     def __init__(
@@ -182,6 +190,10 @@ class WSOLDataModule(LightningDataModule):
         self.preparer = preparer
         self.train_transform = train_transform(train_resize, train_crop, mean, std)
         self.eval_transform = eval_transform(eval_size, mean, std)
+        # What the loaders run: per sample, then per batch (the same numbers as the whole
+        # pipeline per sample, cheaper: split_per_pixel_tail).
+        self._train_steps = split_per_pixel_tail(self.train_transform)
+        self._eval_steps = split_per_pixel_tail(self.eval_transform)
         self.eval_size = eval_size
         # The input normalization, for code that shows the network's inputs as images.
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
@@ -249,14 +261,16 @@ class WSOLDataModule(LightningDataModule):
         return self.split(split).has_masks
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: WSOLDataset, batch_size: int, sampler, drop_last: bool):
+    def _loader(self, dataset: WSOLDataset, batch_size: int, sampler, drop_last: bool, per_batch):
+        """A loader of ``dataset``; ``per_batch`` (the per-pixel tail of its pipeline) runs once
+        per batch, in the collate function."""
         return DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
-            collate_fn=collate_wsol,
+            collate_fn=partial(collate_wsol, image_transform=per_batch),
             pin_memory=self.pin_memory,
             drop_last=drop_last,
             persistent_workers=self.num_workers > 0,
@@ -266,15 +280,17 @@ class WSOLDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, augmented training batches (no eval targets); last batch kept."""
+        per_sample, per_batch = self._train_steps
         dataset = WSOLDataset(
             self.split(self.train_split),
-            self.train_transform,
+            per_sample,
             with_boxes=self.train_boxes,
             load_masks=self.train_masks,
             skip_bad_images=self.skip_bad_images,
             cache_images=self.caches_train_images(),
         )
-        return self._loader(dataset, self.batch_size, train_sampler(dataset, self.seed), False)
+        sampler = train_sampler(dataset, self.seed)
+        return self._loader(dataset, self.batch_size, sampler, False, per_batch)
 
     def caches_train_images(self) -> bool:
         """Whether the training loader keeps its decoded images in memory (``cache_train_images``;
@@ -297,8 +313,9 @@ class WSOLDataModule(LightningDataModule):
 
     def dataloader_for(self, split: str) -> DataLoader:
         """Evaluation loader of any split: eval transform, protocol GT targets, no padding."""
-        dataset = WSOLDataset(self.split(split), self.eval_transform, frame_size=self.eval_frame)
-        return self._loader(dataset, self.eval_batch_size, eval_sampler(dataset), False)
+        per_sample, per_batch = self._eval_steps
+        dataset = WSOLDataset(self.split(split), per_sample, frame_size=self.eval_frame)
+        return self._loader(dataset, self.eval_batch_size, eval_sampler(dataset), False, per_batch)
 
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         """Count the training images a batch skipped (their errors stay on the host)."""
