@@ -15,9 +15,12 @@ TINY = dict(train_size=16, val_size=8, test_size=12, progress_bar=False)
 
 @pytest.fixture(scope="session")
 def tiny_synthetic(tmp_path_factory) -> SyntheticPreparer:
-    """A generated tiny synthetic benchmark (shared by the tests of a session)."""
+    """A generated tiny synthetic benchmark, probe splits included (shared by the tests of a
+    session)."""
     preparer = SyntheticPreparer(root=str(tmp_path_factory.mktemp("synthetic")), **TINY)
     preparer()
+    for probe in preparer.config.probe_splits():
+        preparer.prepare_split(probe)
     return preparer
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from wsol.data.datamodule import WSOLDataModule
+from wsol.data.dataset import WSOLDataset
 from wsol.data.frame import boxes_to_frame
 
 # The configuration recommended for configs/data/synthetic.yaml (sizes shrunk for the test).
@@ -112,6 +114,69 @@ def test_worker_loaders_are_reproducible(tiny_synthetic):
 
     a, b = first_batch(), first_batch()
     assert a["image_ids"] == b["image_ids"] and torch.equal(a["images"], b["images"])
+
+
+def _epochs(dm, epochs=(0, 1)):
+    loader = dm.train_dataloader()
+    batches = []
+    for epoch in epochs:
+        loader.sampler.set_epoch(epoch)
+        batches.extend(loader)
+    return loader.dataset, batches
+
+
+@pytest.mark.parametrize("num_workers", [0, 1])
+def test_cached_training_images_give_the_same_batches(tiny_synthetic, num_workers):
+    """The decoded-image cache changes no batch: per-epoch augmentation still runs."""
+    cached_set, cached = _epochs(make(tiny_synthetic, seed=5, cache_train_images=True))
+    plain_set, plain = _epochs(make(tiny_synthetic, seed=5, cache_train_images=False))
+    if num_workers:
+        _, cached = _epochs(
+            make(tiny_synthetic, seed=5, cache_train_images=True, num_workers=num_workers)
+        )
+    assert plain_set.cache is None
+    assert len(cached) == len(plain) == 8
+    for a, b in zip(cached, plain, strict=True):
+        assert a["image_ids"] == b["image_ids"] and torch.equal(a["images"], b["images"])
+    # Epochs differ (fresh crops and flips), and the cache holds the untouched decodes.
+    assert not torch.equal(cached[0]["images"], cached[4]["images"])
+    if not num_workers:
+        assert sorted(cached_set.cache) == list(range(16))
+        record = cached_set.records[3]
+        assert torch.equal(cached_set.cache[3], cached_set._decode(record))
+
+
+def test_batches_equal_the_whole_pipeline_run_per_sample(tiny_synthetic):
+    """The loaders normalize once per batch: the same numbers as the protocol's pipelines run
+    whole on each sample."""
+    dm = make(tiny_synthetic, seed=5)
+    loader = dm.train_dataloader()
+    batch = next(iter(loader))
+    whole = WSOLDataset(loader.dataset.records, dm.train_transform, with_boxes=False)
+    seeds = list(loader.sampler)[:4]
+    expected = torch.stack([whole[key]["image"].as_subclass(torch.Tensor) for key in seeds])
+    assert batch["images"].dtype == torch.float32 and torch.equal(batch["images"], expected)
+    batch = next(iter(dm.val_dataloader()))
+    whole = WSOLDataset(dm.split("val"), dm.eval_transform)
+    expected = torch.stack([whole[i]["image"].as_subclass(torch.Tensor) for i in range(5)])
+    assert torch.equal(batch["images"], expected)
+
+
+def test_train_image_cache_follows_its_memory_budget(tiny_synthetic, caplog):
+    decoded = 16 * 3 * 96 * 96  # the tiny split: 16 RGB images of 96 x 96
+    assert make(tiny_synthetic).caches_train_images()  # default: 1 GiB
+    budget_mb = decoded * 2 / 2**20
+    assert make(tiny_synthetic, cache_memory_mb=budget_mb).caches_train_images()
+    with caplog.at_level(logging.INFO, logger="wsol"):
+        assert not make(
+            tiny_synthetic, cache_memory_mb=budget_mb, num_workers=3
+        ).caches_train_images()
+    assert "not kept: over the budget" in caplog.text
+    assert not make(tiny_synthetic, cache_memory_mb=0).caches_train_images()
+    assert make(tiny_synthetic, cache_memory_mb=0, cache_train_images=True).caches_train_images()
+    assert make(tiny_synthetic, cache_train_images=False).train_dataloader().dataset.cache is None
+    with pytest.raises(ValueError, match="data.cache_memory_mb must be >= 0"):
+        make(tiny_synthetic, cache_memory_mb=-1)
 
 
 def test_configuration_errors(tiny_synthetic, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,8 @@ def inside(boxes, shape) -> np.ndarray:
 def test_same_seed_same_bytes_other_seed_other_images(tiny_synthetic, tmp_path):
     again = dataclasses.replace(tiny_synthetic, root=str(tmp_path))
     again()
+    for probe in again.config.probe_splits():
+        again.prepare_split(probe)
     assert again.folder.name == tiny_synthetic.folder.name
     assert folder_digest(again.folder) == folder_digest(tiny_synthetic.folder)
     other = dataclasses.replace(again, seed=1)
@@ -78,6 +81,25 @@ def test_split_content_does_not_depend_on_other_split_sizes():
             draw_scene(small, "test", index).image, draw_scene(large, "test", index).image
         )
     assert not np.array_equal(draw_scene(small, "test", 0).image, draw_scene(small, "val", 0).image)
+
+
+def test_probe_splits_are_drawn_on_first_use(tiny_synthetic, tmp_path):
+    preparer = dataclasses.replace(tiny_synthetic, root=str(tmp_path))
+    with pytest.raises(RuntimeError, match="not generated yet"):
+        preparer.prepare_split("test_decoy_part")
+    preparer()
+    metadata = preparer.folder / "metadata"
+    assert sorted(p.name for p in metadata.iterdir()) == ["test", "train", "val"]
+    preparer.prepare_split("train")  # not a probe: nothing to do
+    preparer.prepare_split("test_decoy_part")
+    assert (metadata / "test_decoy_part").is_dir() and not (metadata / "test_random_body").exists()
+    preparer.prepare_split("test_random_body")
+    assert not [p for p in preparer.folder.iterdir() if p.name.startswith(".")]  # no staging
+    assert folder_digest(preparer.folder) == folder_digest(tiny_synthetic.folder)
+    # Drawn again on top of an existing copy (a process that lost the race): kept as it was.
+    shutil.rmtree(metadata / "test_decoy_part")
+    preparer.prepare_split("test_decoy_part")
+    assert folder_digest(preparer.folder) == folder_digest(tiny_synthetic.folder)
 
 
 def test_generated_splits_read_back_with_masks_boxes_and_parts(tiny_synthetic):

@@ -6,7 +6,7 @@ import torch
 from torchvision import tv_tensors
 
 from wsol.data.dataset import edge_boxes
-from wsol.data.transforms import eval_transform, train_transform
+from wsol.data.transforms import eval_transform, split_per_pixel_tail, train_transform
 
 
 def scene(size=24, box=(6, 8, 13, 11)):
@@ -55,3 +55,25 @@ def test_resize_scales_edge_boxes_and_masks():
 def test_normalization_uses_mean_and_std():
     out = eval_transform(24, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))(scene())
     assert out["image"].min().item() == -2.0 and out["image"].max().item() == 2.0
+
+
+def test_per_pixel_tail_on_a_batch_equals_the_pipeline_per_image():
+    transform = train_transform(resize=24, crop=18)
+    per_sample, tail = split_per_pixel_tail(transform)
+    assert [type(t).__name__ for t in tail.transforms] == ["ToDtype", "Normalize"]
+    generator = torch.Generator().manual_seed(0)
+    images = [
+        tv_tensors.Image(torch.randint(0, 256, (3, 24, 24), dtype=torch.uint8, generator=generator))
+        for _ in range(5)
+    ]
+    whole, parts = [], []
+    for seed, image in enumerate(images):
+        torch.manual_seed(seed)
+        whole.append(transform(image))
+        torch.manual_seed(seed)
+        parts.append(per_sample(image))
+    assert all(part.dtype == torch.uint8 for part in parts)
+    assert torch.equal(tail(tv_tensors.Image(torch.stack(parts))), torch.stack(whole))
+    # A pipeline without that tail runs whole per sample.
+    assert split_per_pixel_tail(per_sample) == (per_sample, None)
+    assert split_per_pixel_tail(None) == (None, None)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
+from torchvision import tv_tensors
 
 
 def _plain(tensor: Tensor) -> Tensor:
@@ -27,8 +28,16 @@ def _stack_optional(samples: Sequence[dict], key: str) -> Tensor | None:
     return torch.stack([_plain(value) for value in values])
 
 
-def collate_wsol(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+def collate_wsol(
+    samples: Sequence[dict[str, Any]], image_transform: Callable[[Any], Any] | None = None
+) -> dict[str, Any]:
     """Collate :class:`~wsol.data.dataset.WSOLDataset` samples into a batch.
+
+    Args:
+        samples: the samples.
+        image_transform: applied once to the stacked images (as a ``tv_tensors.Image``): the
+            per-pixel tail of the samples' pipeline (:func:`wsol.data.transforms.
+            split_per_pixel_tail`), or None.
 
     Returns:
         dict with ``images`` float [B, 3, H, W]; ``labels`` LongTensor [B]; ``gt_boxes`` list
@@ -42,8 +51,11 @@ def collate_wsol(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     if not samples:
         raise ValueError("cannot collate an empty batch")
     has_targets = "gt_boxes" in samples[0]
+    images = torch.stack([_plain(s["image"]) for s in samples])
+    if image_transform is not None:
+        images = _plain(image_transform(tv_tensors.Image(images)))
     batch = {
-        "images": torch.stack([_plain(s["image"]) for s in samples]),
+        "images": images,
         "labels": torch.tensor([int(s["label"]) for s in samples], dtype=torch.long),
         "gt_boxes": [s["gt_boxes"] for s in samples] if has_targets else None,
         "gt_masks": _stack_optional(samples, "gt_mask"),

@@ -3,7 +3,9 @@
 Instantiated by Hydra with typed arguments only. Splits live in ``<metadata_root>/<split>/``.
 An optional ``preparer`` (e.g. :class:`~wsol.data.synthetic.SyntheticPreparer`) generates the
 data in ``prepare_data()`` (once per node); when the roots are left out, they are taken from
-``preparer.roots()``, so a config names the generator's parameters once.
+``preparer.roots()``, so a config names the generator's parameters once. A preparer with a
+``prepare_split(name)`` method draws some splits only when they are first read (the synthetic
+benchmark's probe splits).
 
 The Trainer runs with ``use_distributed_sampler=False``: this module builds its samplers
 (evaluation loaders never pad under DDP; see :mod:`wsol.data.samplers`).
@@ -15,6 +17,7 @@ import logging
 import os
 import random
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,12 +26,18 @@ from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
 from wsol.data.collate import collate_wsol
-from wsol.data.dataset import WSOLDataset
+from wsol.data.dataset import WSOLDataset, decoded_bytes
 from wsol.data.formats.wsoleval import read_split
 from wsol.data.records import SplitMetadata
 from wsol.data.samplers import eval_sampler, train_sampler
 from wsol.data.subsets import few_shot_subset, proxy_subset, split_summary
-from wsol.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
+from wsol.data.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    eval_transform,
+    split_per_pixel_tail,
+    train_transform,
+)
 
 log = logging.getLogger("wsol")
 
@@ -63,7 +72,8 @@ class WSOLDataModule(LightningDataModule):
         mean: normalization mean of the [0, 1] image.
         std: normalization standard deviation.
         preparer: optional callable run by ``prepare_data()`` to produce the data; may offer
-            ``roots()`` (metadata_root, data_root, mask_root) and ``class_names``.
+            ``roots()`` (metadata_root, data_root, mask_root), ``class_names`` and
+            ``prepare_split(name)`` (called before a split is first read).
         seed: seed of the training shuffle and of the loader workers' base seeds.
         check_files: check every image and mask file exists when a split is read.
         pin_memory: pin host memory in the loaders; None: when a CUDA device is present.
@@ -78,9 +88,17 @@ class WSOLDataModule(LightningDataModule):
             (the benchmark's few-shot search split); 0 keeps all (:mod:`wsol.data.subsets`).
         proxy_training_set: train on the ids of ``<train split>/image_ids_proxy.txt`` only.
         subset_seed: seed of the few-shot draw (fixed, so every run of a sweep sees one subset).
+        cache_train_images: keep the decoded training images in memory across epochs (files
+            are read and decoded in the first epoch only; the augmentation still runs on every
+            sample, so batches are identical with and without it). None (default): on when the
+            decoded split fits ``cache_memory_mb`` (sizes from image_sizes.txt; off when they
+            are unknown); True / False force it.
+        cache_memory_mb: memory budget of that cache in MiB, over all loader processes (each
+            worker holds its own copy: the split's decoded size times the number of workers).
 
     Images are decoded (``torchvision.io.decode_image`` for JPEG) and resized as uint8 tensors
-    in the loader's worker processes, which persist across epochs.
+    in the loader's worker processes, which persist across epochs; they become normalized
+    floats once per batch, in the collate function.
     """
 
     def __init__(
@@ -111,6 +129,8 @@ class WSOLDataModule(LightningDataModule):
         num_val_sample_per_class: int = 0,
         proxy_training_set: bool = False,
         subset_seed: int = 0,
+        cache_train_images: bool | None = None,
+        cache_memory_mb: float = 1024,
     ) -> None:
         super().__init__()
         roots = preparer.roots() if hasattr(preparer, "roots") else (None, None, None)
@@ -163,9 +183,17 @@ class WSOLDataModule(LightningDataModule):
         self.num_val_sample_per_class = int(num_val_sample_per_class)
         self.proxy_training_set = bool(proxy_training_set)
         self.subset_seed = int(subset_seed)
+        if cache_memory_mb < 0:
+            raise ValueError(f"data.cache_memory_mb must be >= 0, got {cache_memory_mb}")
+        self.cache_train_images = cache_train_images
+        self.cache_memory_mb = float(cache_memory_mb)
         self.preparer = preparer
         self.train_transform = train_transform(train_resize, train_crop, mean, std)
         self.eval_transform = eval_transform(eval_size, mean, std)
+        # What the loaders run: per sample, then per batch (the same numbers as the whole
+        # pipeline per sample, cheaper: split_per_pixel_tail).
+        self._train_steps = split_per_pixel_tail(self.train_transform)
+        self._eval_steps = split_per_pixel_tail(self.eval_transform)
         self.eval_size = eval_size
         # The input normalization, for code that shows the network's inputs as images.
         self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
@@ -191,6 +219,8 @@ class WSOLDataModule(LightningDataModule):
                         f"split {name!r}: the preparer's data is not generated yet; "
                         "call prepare_data() first (Lightning does so before setup)"
                     )
+            if hasattr(self.preparer, "prepare_split"):  # splits drawn on first use (probes)
+                self.preparer.prepare_split(name)
             split = read_split(
                 self.metadata_root / name,
                 self.data_root,
@@ -231,14 +261,16 @@ class WSOLDataModule(LightningDataModule):
         return self.split(split).has_masks
 
     # ------------------------------------------------------------------ loaders
-    def _loader(self, dataset: WSOLDataset, batch_size: int, sampler, drop_last: bool):
+    def _loader(self, dataset: WSOLDataset, batch_size: int, sampler, drop_last: bool, per_batch):
+        """A loader of ``dataset``; ``per_batch`` (the per-pixel tail of its pipeline) runs once
+        per batch, in the collate function."""
         return DataLoader(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
             shuffle=False,
             num_workers=self.num_workers,
-            collate_fn=collate_wsol,
+            collate_fn=partial(collate_wsol, image_transform=per_batch),
             pin_memory=self.pin_memory,
             drop_last=drop_last,
             persistent_workers=self.num_workers > 0,
@@ -248,19 +280,42 @@ class WSOLDataModule(LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, augmented training batches (no eval targets); last batch kept."""
+        per_sample, per_batch = self._train_steps
         dataset = WSOLDataset(
             self.split(self.train_split),
-            self.train_transform,
+            per_sample,
             with_boxes=self.train_boxes,
             load_masks=self.train_masks,
             skip_bad_images=self.skip_bad_images,
+            cache_images=self.caches_train_images(),
         )
-        return self._loader(dataset, self.batch_size, train_sampler(dataset, self.seed), False)
+        sampler = train_sampler(dataset, self.seed)
+        return self._loader(dataset, self.batch_size, sampler, False, per_batch)
+
+    def caches_train_images(self) -> bool:
+        """Whether the training loader keeps its decoded images in memory (``cache_train_images``;
+        when None, whether the decoded split fits ``cache_memory_mb`` in every loader process)."""
+        if self.cache_train_images is not None:
+            return bool(self.cache_train_images)
+        size = decoded_bytes(self.split(self.train_split).records)
+        if size is None:
+            return False
+        total = size * max(1, self.num_workers)
+        fits = total <= self.cache_memory_mb * 2**20
+        log.info(
+            "Training images decoded: %.0f MiB in %d process(es), %s (data.cache_memory_mb=%g)",
+            total / 2**20,
+            max(1, self.num_workers),
+            "kept in memory" if fits else "not kept: over the budget",
+            self.cache_memory_mb,
+        )
+        return fits
 
     def dataloader_for(self, split: str) -> DataLoader:
         """Evaluation loader of any split: eval transform, protocol GT targets, no padding."""
-        dataset = WSOLDataset(self.split(split), self.eval_transform, frame_size=self.eval_frame)
-        return self._loader(dataset, self.eval_batch_size, eval_sampler(dataset), False)
+        per_sample, per_batch = self._eval_steps
+        dataset = WSOLDataset(self.split(split), per_sample, frame_size=self.eval_frame)
+        return self._loader(dataset, self.eval_batch_size, eval_sampler(dataset), False, per_batch)
 
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         """Count the training images a batch skipped (their errors stay on the host)."""

@@ -81,6 +81,14 @@ def _check_mask_sizes(record: ImageRecord, instances: list, image_size) -> None:
             )
 
 
+def decoded_bytes(records: Sequence[ImageRecord]) -> int | None:
+    """Memory the decoded uint8 RGB images of ``records`` take (bytes), or None when some image's
+    size is not in the metadata (image_sizes.txt)."""
+    if not all(record.size_known for record in records):
+        return None
+    return sum(3 * record.width * record.height for record in records)
+
+
 def gt_boxes_in_frame(record: ImageRecord, frame_size: tuple[int, int]) -> Tensor:
     """The protocol's GT boxes of a record in the frame (height, width): LongTensor [K, 4]."""
     return boxes_to_frame(record.boxes, record.size, (frame_size[1], frame_size[0]))
@@ -103,6 +111,11 @@ class WSOLDataset(Dataset):
             metadata) by the next usable one and list its error in the sample's ``skipped``;
             False raises the error naming the file. For training only: evaluation must score
             every image.
+        cache_images: keep every decoded image (uint8, as decoded and checked) in memory, so
+            that later epochs skip reading and decoding the file; the transform (the random
+            augmentation included) still runs on every access, so samples are the same with
+            and without the cache. Costs ``3 * height * width`` bytes per image, in each
+            loader worker (see :func:`decoded_bytes`).
 
     A sample is a dict: ``image`` (tv_tensors.Image [3, H, W], float and normalized by the
     usual transforms), ``label`` (int), ``boxes`` (tv_tensors.BoundingBoxes [K, 4], XYXY edge
@@ -120,6 +133,7 @@ class WSOLDataset(Dataset):
         load_masks: bool = False,
         with_boxes: bool = True,
         skip_bad_images: bool = False,
+        cache_images: bool = False,
     ) -> None:
         self.records = tuple(records.records if isinstance(records, SplitMetadata) else records)
         self.transform = transform
@@ -129,6 +143,8 @@ class WSOLDataset(Dataset):
         self.load_masks = load_masks
         self.with_boxes = with_boxes
         self.skip_bad_images = skip_bad_images
+        # Index -> decoded image (cache_images); an unreadable image is never cached.
+        self.cache: dict[int, tv_tensors.Image] | None = {} if cache_images else None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -143,7 +159,7 @@ class WSOLDataset(Dataset):
         skipped: list[str] = []
         for _ in range(len(self.records)):
             try:
-                image = self._decode(self.records[index])
+                image = self._image(index)
                 break
             except (ValueError, OSError) as error:
                 if not self.skip_bad_images:
@@ -156,6 +172,15 @@ class WSOLDataset(Dataset):
         if self.skip_bad_images:
             sample["skipped"] = skipped
         return sample
+
+    def _image(self, index: int) -> tv_tensors.Image:
+        """The decoded image of record ``index``, from the cache when it holds it."""
+        if self.cache is None:
+            return self._decode(self.records[index])
+        image = self.cache.get(index)
+        if image is None:
+            image = self.cache[index] = self._decode(self.records[index])
+        return image
 
     @staticmethod
     def _decode(record: ImageRecord) -> tv_tensors.Image:

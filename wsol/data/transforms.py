@@ -6,6 +6,10 @@ Eval: Resize((size, size)) → float → Normalize (no crop: the whole image is 
 Being v2 transforms, they move ``tv_tensors.BoundingBoxes`` and ``tv_tensors.Mask`` together
 with the image when called on a sample dict. (Evaluation ground truth does not go through
 them: see :mod:`wsol.data.frame` for the protocol's exact rules.)
+
+The loaders run the last two steps (float conversion and normalization, which treat every
+pixel alone) once per batch instead of once per image (:func:`split_per_pixel_tail`): the same
+numbers, at less than half the per-image cost on the 96-px benchmark.
 """
 
 from __future__ import annotations
@@ -60,3 +64,20 @@ def eval_transform(
 ) -> v2.Compose:
     """Evaluation pipeline: square resize to the eval frame (size x size), normalization."""
     return v2.Compose([v2.Resize((size, size), antialias=True), *_to_normalized_float(mean, std)])
+
+
+def split_per_pixel_tail(
+    transform: v2.Compose | None,
+) -> tuple[v2.Compose | None, v2.Compose | None]:
+    """(per-sample part, per-pixel tail) of a pipeline: the tail is its trailing
+    ``ToDtype`` + ``Normalize``, which give the same numbers on a stacked batch of images as on
+    each image; None when the pipeline does not end with them (it then runs whole per sample).
+    """
+    if transform is None or not isinstance(transform, v2.Compose):
+        return transform, None
+    steps = list(transform.transforms)
+    if len(steps) < 2 or not (
+        isinstance(steps[-2], v2.ToDtype) and isinstance(steps[-1], v2.Normalize)
+    ):
+        return transform, None
+    return v2.Compose(steps[:-2]), v2.Compose(steps[-2:])

@@ -4,15 +4,23 @@ numba compiles the metric kernels on their first use and caches them (next to th
 or under ``NUMBA_CACHE_DIR``); on a fresh clone that takes about 15 CPU seconds. A run that
 starts it in the background at once (`start`) overlaps it with its imports, data generation
 and first epoch instead of stopping at its first validation. Light on purpose: importing
-this module imports neither torch nor the kernels, so ``wsol-train`` calls it first thing.
+this module imports neither torch nor the kernels, so ``wsol-train`` calls it first thing: the
+Hydra callback `StartWhenTraining` (first of ``hydra.callbacks``) as the run begins, before
+the config validation's imports (about 5 s of them); the run takes the process over
+(`take`) and waits for it before its first evaluation, and a run refused before that ends it.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
 
 # A kernel every evaluation compiles: its cache index exists once the kernels are cached.
 _INDEX_GLOB = "_sweep.box_flags_maps-*.nbi"
@@ -68,3 +76,23 @@ def take() -> subprocess.Popen | None:
     global _started
     process, _started = _started, None
     return process
+
+
+def _stop_unclaimed() -> None:
+    """At exit: end a compilation no run took over (the run was refused before it began)."""
+    if _started is not None and _started.poll() is None:
+        _started.terminate()
+
+
+atexit.register(_stop_unclaimed)
+
+
+class StartWhenTraining(Callback):
+    """Hydra callback (first of ``hydra.callbacks``): `start` as a single run that trains
+    (``train: true``, wsol-train) begins, before the callbacks after it validate the config,
+    which imports torch, Lightning and every target (seconds on a small machine) while the
+    second core would wait. Runs that evaluate only, and multiruns, start nothing here."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if config.get("train") is True:
+            start()

@@ -102,6 +102,12 @@ class SyntheticConfig:
                 sizes[f"{self.probe_split}_{probe}"] = sizes[self.probe_split]
         return sizes
 
+    def probe_splits(self) -> list[str]:
+        """Names of the probe splits (``<probe_split>_<probe>``), generated on first use."""
+        if self.probe_split is None:
+            return []
+        return [f"{self.probe_split}_{probe}" for probe in self.probes]
+
     def class_names(self) -> list[str]:
         """``class<c>_h<hue>``: index and body hue in degrees."""
         spacing = 360 / self.num_classes

@@ -7,6 +7,11 @@ data module where its data lives (:meth:`SyntheticPreparer.roots`). The folder i
 counts as present only with its ``COMPLETE`` marker; generation writes into a temporary
 sibling folder that is renamed into place when whole, so an interrupted or concurrent
 generation never leaves a half-written folder that looks complete.
+
+The probe splits (``test_decoy_part``, ``test_random_body``: what a trained model's evidence is,
+docs/synthetic.md) are no part of training: they are drawn on first use
+(:meth:`SyntheticPreparer.prepare_split`, which the data module calls before it reads a split),
+so ``wsol-train`` does not wait for 2000 images it never reads.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from wsol.data.synthetic.config import SyntheticConfig
-from wsol.data.synthetic.generate import generate_benchmark
+from wsol.data.synthetic.generate import generate_benchmark, generate_splits
 
 log = logging.getLogger("wsol")
 MARKER = "COMPLETE"
@@ -80,7 +85,7 @@ class SyntheticPreparer(SyntheticConfig):
         log.info("Synthetic data: generating %s", folder)
         staging = folder.with_name(f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            generate_benchmark(self.config, staging, progress_bar=self.progress_bar)
+            generate_benchmark(self.config, staging, progress_bar=self.progress_bar, probes=False)
             (staging / MARKER).write_text(digest + "\n")
             if folder.exists() and not self.is_complete():
                 shutil.rmtree(folder)  # an incomplete leftover of ours (no marker)
@@ -91,6 +96,45 @@ class SyntheticPreparer(SyntheticConfig):
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def prepare_split(self, name: str) -> None:
+        """Generate probe split ``name`` unless it exists; any other split: nothing to do.
+
+        Needs the complete folder (``__call__``). The split is drawn into a hidden staging
+        folder inside it and its images and then its metadata folder are renamed into place:
+        a probe split whose metadata folder exists is whole. Drawing is deterministic, so when
+        processes race, whichever copy lands first is the same bytes as the others.
+        """
+        if name not in self.config.probe_splits():
+            return
+        folder = self.folder
+        metadata = folder / "metadata" / name
+        if metadata.is_dir():
+            return
+        if not self.is_complete():
+            raise RuntimeError(
+                f"probe split {name!r}: the synthetic data in {folder} is not generated yet; "
+                "call the preparer (prepare_data()) first"
+            )
+        log.info("Synthetic data: generating the probe split %s in %s", name, folder)
+        staging = folder / f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            size = self.config.split_sizes()[name]
+            generate_splits(self.config, staging, {name: size}, self.progress_bar)
+            for kind in ("images", "metadata"):  # metadata last: it marks the split whole
+                _move_into_place(staging / kind / name, folder / kind / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(source: Path, target: Path) -> None:
+    """Rename a finished folder to ``target``; an existing target (another process's identical
+    copy, renamed whole) is kept."""
+    try:
+        os.rename(source, target)
+    except OSError:
+        if not target.is_dir():
+            raise
 
 
 def synthetic_roots(root: str, **params) -> DataRoots:
