@@ -24,8 +24,9 @@ from pathlib import Path
 SCRIPTS = Path(sys.executable).parent
 SERVER = Path(__file__).with_name("cli_fork.py")
 # Read when a run composes its config (or by pytest, per test), never at import: the only
-# differences a run's environment may have from its server's.
-RUN_TIME_ENV = ("WSOL_DATA_DIR", "WSOL_LOG_DIR", "PYTEST_CURRENT_TEST")
+# differences a run's environment may have from its server's. PYTHONPATH acts at start-up only,
+# on sys.path: the child puts the entries its server lacks where a fresh interpreter would.
+RUN_TIME_ENV = ("WSOL_DATA_DIR", "WSOL_LOG_DIR", "PYTEST_CURRENT_TEST", "PYTHONPATH")
 MAX_SERVERS = 2  # per worker; one per distinct environment, the oldest is closed first
 
 

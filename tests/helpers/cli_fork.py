@@ -11,8 +11,9 @@ ends. End of input ends the server.
 The child runs exactly what the console script does, ``sys.exit(<entry point>())``, with the
 environment of the request: the environment the imports saw (the server's own, set at its
 start) equals the request's apart from :data:`tests.helpers.cli.RUN_TIME_ENV` (the client starts
-one server per distinct environment), and whatever the imports added to their environment
-(``GOMP_SPINCOUNT``) is kept unless the request sets it, as in a fresh process.
+one server per distinct environment), ``PYTHONPATH`` entries the server lacks go on the child's
+``sys.path`` as a fresh interpreter would put them, and whatever the imports added to their
+environment (``GOMP_SPINCOUNT``) is kept unless the request sets it, as in a fresh process.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def run_child(request: dict) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update({**ADDED_BY_IMPORTS, **request["env"]})
+    # PYTHONPATH's entries follow the script's folder on a fresh interpreter's path.
+    extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    sys.path[1:1] = [p for p in extra if p not in sys.path]
     sys.argv = list(request["argv"])
     main = SCRIPTS[Path(sys.argv[0]).name].load()
     sys.exit(main())  # unwinds out of serve(): the interpreter's own exit (atexit, flushing)
