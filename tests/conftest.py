@@ -26,6 +26,17 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The costly tests first (``ddp``: several processes; then ``slow``), the rest after, each
+    group in collection order: the workers share out the long tests while many short ones
+    remain to even up their ends, instead of one worker finishing on a long test alone."""
+
+    def cost_rank(item: pytest.Item) -> int:
+        return 0 if item.get_closest_marker("ddp") else 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=cost_rank)
+
+
 def compose_config(
     config_name: str, overrides: list[str], tmp_path: Path, data_dir: Path | None = None
 ) -> DictConfig:
@@ -36,6 +47,16 @@ def compose_config(
         cfg.paths.log_dir = str(tmp_path / "logs")
         cfg.paths.data_dir = str(data_dir or tmp_path / "data")
     return cfg
+
+
+@pytest.fixture
+def no_random_fill(monkeypatch):
+    """Built parameters keep their memory instead of random values (most of a real backbone's
+    build time). For tests that check what a build reads or wires (a weights file's values,
+    shapes, parameter groups, that a config instantiates), never an initialised value; the
+    stepped experiment configs (tests/experiments) initialise each backbone x method for real."""
+    monkeypatch.setattr(torch.Tensor, "uniform_", lambda self, *args, **kwargs: self)
+    monkeypatch.setattr(torch.Tensor, "normal_", lambda self, *args, **kwargs: self)
 
 
 @pytest.fixture

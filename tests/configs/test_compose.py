@@ -64,7 +64,7 @@ def test_data_options(make_config, option):
 
 
 @pytest.mark.parametrize("option", options("backbone"))
-def test_backbone_options(make_config, option):
+def test_backbone_options(make_config, option, no_random_fill):
     cfg = make_config("train", [f"backbone={option}", "backbone.pretrained=false"])
     backbone = instantiate(cfg.backbone)
     assert isinstance(backbone, Backbone) and backbone.out_channels > 0
@@ -150,7 +150,7 @@ def test_logger_options(make_config, option):
 
 
 @pytest.mark.parametrize("option", options("experiment"))
-def test_experiment_options(make_config, option):
+def test_experiment_options(make_config, option, no_random_fill):
     cfg = make_config("train", [f"experiment={option}", "backbone.pretrained=false"])
     with open_dict(cfg):
         # Benchmark experiments leave the data roots to the user (no preparer generates them).

@@ -264,6 +264,7 @@ def test_folder_malformed_coco(tmp_path, text, message):
         prepare_folder(root, tmp_path / "out", coco=tmp_path / "coco.json", progress=False)
 
 
+@pytest.mark.slow
 def test_script_prints_the_summary(tmp_path):
     root = cub_tree(tmp_path / "cub")
     result = subprocess.run(

@@ -293,16 +293,6 @@ def fit_and_test(cfg, built=None):
     return datamodule, module, module.last_test_results
 
 
-@pytest.fixture
-def no_random_fill(monkeypatch):
-    """Built parameters keep their memory instead of random values (most of a real backbone's
-    build time): the instantiation checks read the weights file's values, the shapes and the
-    groups, never an initialised value; the stepped configs initialise each backbone x method
-    for real."""
-    monkeypatch.setattr(torch.Tensor, "uniform_", lambda self, *args, **kwargs: self)
-    monkeypatch.setattr(torch.Tensor, "normal_", lambda self, *args, **kwargs: self)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(("data", "arch", "method"), PARAMS)
 def test_config_instantiates_from_a_weights_file(

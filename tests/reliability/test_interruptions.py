@@ -13,8 +13,9 @@ import pytest
 from omegaconf import OmegaConf, open_dict
 
 from tests.conftest import compose_config
-from tests.helpers.cli import SCRIPTS
+from tests.helpers.cli import run_script
 from tests.helpers.small_run import SMALL_RUN
+from tests.helpers.trained_run import trained_run
 from wsol.checkpoints.load import load_checkpoint
 from wsol.tasks.interrupt import RunInterrupted
 
@@ -44,21 +45,15 @@ def train_in_process(tmp_path: Path, overrides: list[str], name: str) -> Path:
 
 
 def wsol_train(tmp_path: Path, args: list[str]) -> subprocess.CompletedProcess:
-    """``wsol-train`` in a subprocess with data and logs in ``tmp_path`` (tests importable)."""
+    """``wsol-train`` in a process of its own with data and logs in ``tmp_path`` (tests
+    importable)."""
     env = {
         **os.environ,
         "WSOL_DATA_DIR": str(tmp_path / "data"),
         "WSOL_LOG_DIR": str(tmp_path / "logs"),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    return subprocess.run(
-        [str(SCRIPTS / "wsol-train"), *SMALL_RUN, *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_script("wsol-train", [*SMALL_RUN, *args], tmp_path, env)
 
 
 def metrics(run_dir: Path) -> dict:
@@ -73,8 +68,8 @@ def hashes(folder: Path) -> dict[str, str]:
     }
 
 
-def test_sigterm_exits_143_and_an_explicit_resume_reproduces_the_run(tmp_path):
-    straight = train_in_process(tmp_path, ["trainer.max_epochs=3"], "straight")
+def test_sigterm_exits_143_and_an_explicit_resume_reproduces_the_run(tmp_path, tmp_path_factory):
+    straight = trained_run(tmp_path_factory, ("trainer.max_epochs=3",))
     result = wsol_train(
         tmp_path, ["trainer.max_epochs=3", "run_name=interrupted", *signal_at(1, 1, 15)]
     )

@@ -66,12 +66,14 @@ def test_a_number_is_a_run_name(make_config, tmp_path):
     assert cfg.hydra.run.dir == f"{tmp_path}/logs/train/runs/12345"
 
 
+@pytest.mark.slow
 def test_a_run_name_that_escapes_is_refused_before_any_folder(tmp_path):
     result = run_cli("wsol-train", ["run_name=../../../escaped"], tmp_path, expect=1)
     assert "run_name: must be null or one folder name" in result.stderr
     assert not (tmp_path / "logs").exists() and not (tmp_path / "escaped").exists()
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_written_again_whatever_names_it(tmp_path):
     done = finished_run(tmp_path, "done")
     before = hashes(done)
@@ -81,6 +83,7 @@ def test_a_finished_run_is_never_written_again_whatever_names_it(tmp_path):
     assert hashes(done) == before and not (done / ".hydra").exists()
 
 
+@pytest.mark.slow
 def test_two_runs_of_one_name_cannot_share_a_folder(tmp_path):
     busy = tmp_path / "logs" / "train" / "runs" / "busy"
     claim(busy)  # a run of this process holds it

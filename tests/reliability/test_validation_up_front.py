@@ -49,6 +49,7 @@ def test_meaningful_combinations_pass(make_config, overrides):
     assert config_problems(make_config("train", overrides)) == []
 
 
+@pytest.mark.slow
 def test_a_multirun_validates_every_job_before_the_first_starts(tmp_path):
     args = ["-m", "data.batch_size=8,0", "seed=1,2", "run_name=sweep"]
     result = run_cli("wsol-train", args, tmp_path, expect=1)

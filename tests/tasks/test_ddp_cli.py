@@ -19,7 +19,7 @@ def metrics(tmp_path: Path, task: str, run: str) -> dict:
 
 def test_ddp_training_and_exact_ddp_evaluation(tmp_path):
     # An odd-sized test split: an evaluation sampler that padded would count an image twice.
-    data = [*SMALL_RUN, "data.preparer.test_size=25"]
+    data = [*SMALL_RUN, "data.preparer.test_size=25", "trainer.max_epochs=1"]
     cli("wsol-train", [*data, "trainer=ddp_cpu", "run_name=ddp"], tmp_path)
     trained = metrics(tmp_path, "train", "ddp")
     assert 0 <= trained["test/maxboxaccv2"] <= 100

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 import pytest
 import torch
 
+from tests.helpers.trained_run import trained_run
 from wsol.checkpoints.load import load_checkpoint
 from wsol.tasks.interrupt import RunInterrupted
 
@@ -17,15 +19,21 @@ def weights(path):
     return load_checkpoint(path)["state_dict"]
 
 
+def shared(tmp_path_factory, overrides: tuple[str, ...] = ()):
+    """(metrics, run folder) of the test run's shared training with ``overrides``."""
+    run_dir = trained_run(tmp_path_factory, overrides)
+    return json.loads((run_dir / "metrics.json").read_text()), run_dir
+
+
 def assert_same_weights(a, b):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
 
 
-def test_seeded_runs_are_identical(run):
-    first, first_dir = run("train", ["seed=7"], name="a")
-    second, second_dir = run("train", ["seed=7"], name="b")
+def test_seeded_runs_are_identical(run, tmp_path_factory):
+    first, first_dir = shared(tmp_path_factory)  # the default seed, 42, maybe another process
+    second, second_dir = run("train", ["seed=42"], name="b")
     assert first == second
     assert {
         "val/maxboxaccv2",
@@ -43,8 +51,8 @@ def test_seeded_runs_are_identical(run):
     assert other != first
 
 
-def test_resume_continues_the_same_run(run):
-    straight, straight_dir = run("train", ["trainer.max_epochs=3"], name="straight")
+def test_resume_continues_the_same_run(run, tmp_path, tmp_path_factory):
+    straight, straight_dir = shared(tmp_path_factory, ("trainer.max_epochs=3",))
     assert load_checkpoint(straight_dir / "checkpoints/last.ckpt")["epoch"] == 2
     stop = [  # Ctrl+C after the first batch of the second epoch
         "+callbacks.stop._target_=tests.helpers.interrupt.SignalAt",
@@ -54,7 +62,7 @@ def test_resume_continues_the_same_run(run):
     ]
     with pytest.raises(RunInterrupted):
         run("train", ["trainer.max_epochs=3", *stop], name="interrupted")
-    interrupted_dir = straight_dir.parent / "interrupted"
+    interrupted_dir = tmp_path / "logs" / "train" / "runs" / "interrupted"
     assert load_checkpoint(interrupted_dir / "checkpoints/last.ckpt")["epoch"] == 0
     resumed, resumed_dir = run("train", ["trainer.max_epochs=3", "ckpt_path=last"], name="resumed")
     assert resumed_dir == interrupted_dir  # the interrupted run's own folder continues
@@ -71,8 +79,8 @@ def test_resume_without_checkpoint_is_a_clear_error(run):
         run("train", ["ckpt_path=last"], name="nothing")
 
 
-def test_eval_reproduces_the_test_numbers_of_training(run):
-    trained, run_dir = run("train", [], name="trained")
+def test_eval_reproduces_the_test_numbers_of_training(run, tmp_path_factory):
+    trained, run_dir = shared(tmp_path_factory)
     evaluated, _ = run("eval", [f"ckpt_path={run_dir / 'checkpoints/last.ckpt'}"], name="ev")
     test_keys = {k for k in trained if k.startswith("test/")}
     assert test_keys and {k: trained[k] for k in test_keys} == {k: evaluated[k] for k in test_keys}
@@ -80,8 +88,8 @@ def test_eval_reproduces_the_test_numbers_of_training(run):
     assert evaluated["test/loc_threshold"] == trained["val/loc_threshold"]
 
 
-def test_eval_on_another_split_prefixes_its_keys(run):
-    _, run_dir = run("train", ["trainer.max_epochs=1"], name="t")
+def test_eval_on_another_split_prefixes_its_keys(run, tmp_path_factory):
+    _, run_dir = shared(tmp_path_factory)
     evaluated, _ = run(
         "eval", [f"ckpt_path={run_dir / 'checkpoints/last.ckpt'}", "split=val"], name="ev"
     )
@@ -102,6 +110,6 @@ def test_fast_dev_run(run):
     assert "test/maxboxaccv2" in metrics
 
 
-def test_acol_trains_and_evaluates(run):
-    metrics, _ = run("train", ["method=acol", "trainer.max_epochs=1"], name="acol")
+def test_acol_trains_and_evaluates(tmp_path_factory):
+    metrics, _ = shared(tmp_path_factory, ("method=acol",))
     assert 0 <= metrics["test/maxboxaccv2"] <= 100 and "train/loss_b" not in metrics
