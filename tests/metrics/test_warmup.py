@@ -48,6 +48,7 @@ def test_first_evaluation_waits_for_the_background_compilation():
     awaiting.on_test_start(None, None)  # later passes do not wait
 
 
+@pytest.mark.slow  # starts and waits for the real compilation process
 def test_background_compilation_only_when_not_cached_on_rank_zero(monkeypatch, tmp_path):
     rank0, rank1 = SimpleNamespace(global_rank=0), SimpleNamespace(global_rank=1)
     monkeypatch.setattr(compile_ahead, "kernels_cached", lambda: True)
