@@ -11,19 +11,31 @@ variable ``WSOL_METRIC_THREADS`` (e.g. to 1 when several processes share the cor
 multi-process DDP on one machine) or call `set_num_threads` to change it.
 """
 
-from wsol.metrics._threads import get_num_threads, set_num_threads
-from wsol.metrics.boxes import MaxBoxAcc
-from wsol.metrics.collection import WSOLMetrics
-from wsol.metrics.keys import result_keys
-from wsol.metrics.localization import LocalizationAccuracy
-from wsol.metrics.masks import PxAP
+import importlib
 
-__all__ = [
-    "LocalizationAccuracy",
-    "MaxBoxAcc",
-    "PxAP",
-    "WSOLMetrics",
-    "get_num_threads",
-    "result_keys",
-    "set_num_threads",
-]
+# Public name -> the module that defines it, imported on first use (PEP 562): importing a light
+# submodule (``wsol.metrics.keys`` for a config check, the kernels for a warm-up) does not pull in
+# torchmetrics and the metric classes, seconds of imports on a small machine.
+_EXPORTS = {
+    "LocalizationAccuracy": "wsol.metrics.localization",
+    "MaxBoxAcc": "wsol.metrics.boxes",
+    "PxAP": "wsol.metrics.masks",
+    "WSOLMetrics": "wsol.metrics.collection",
+    "get_num_threads": "wsol.metrics._threads",
+    "result_keys": "wsol.metrics.keys",
+    "set_num_threads": "wsol.metrics._threads",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
