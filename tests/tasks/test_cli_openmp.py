@@ -4,10 +4,13 @@ environment already decides it."""
 from __future__ import annotations
 
 import ctypes.util
+import os
+import subprocess
 import sys
 
 import pytest
 
+from tests.helpers.cli import SCRIPTS
 from wsol.cli import keep_freed_memory, limit_openmp_spinning
 
 
@@ -38,3 +41,22 @@ def test_malloc_settings_of_the_environment_or_another_libc_win():
     for name in ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"):
         assert not keep_freed_memory({name: "1"})
     assert not keep_freed_memory({}, libc_name="libc-that-does-not-exist.so")
+
+
+@pytest.mark.slow
+def test_the_installed_script_runs_as_a_fresh_process(tmp_path):
+    """The suite forks console scripts from a pre-imported server (tests/helpers/cli_fork.py);
+    this one runs the installed ``wsol-train`` executable itself, as a user does: its own
+    interpreter imports everything and refuses a bad config before any run folder."""
+    env = {**os.environ, "WSOL_DATA_DIR": str(tmp_path / "d"), "WSOL_LOG_DIR": str(tmp_path / "l")}
+    result = subprocess.run(
+        [str(SCRIPTS / "wsol-train"), "module.optimizer.lr=-1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "module.optimizer.lr: must be a number > 0, got -1" in result.stdout + result.stderr
+    assert not (tmp_path / "l").exists()
