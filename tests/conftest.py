@@ -4,6 +4,10 @@ pytest-xdist worker."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 # Before anything imports numba: on a clean clone each worker compiles the metric kernels once,
@@ -18,6 +22,7 @@ from omegaconf import DictConfig, open_dict  # noqa: E402
 
 from wsol.cli import CONFIG_DIR as _CONFIG_DIR  # noqa: E402
 from wsol.configuration.compose import compose_config as compose  # noqa: E402
+from wsol.tasks import compile_ahead  # noqa: E402
 
 CONFIG_DIR = Path(_CONFIG_DIR)
 
@@ -29,6 +34,43 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         torch.set_num_threads(1)
+    elif config.getoption("numprocesses", None) and not compile_ahead.kernels_cached():
+        _compile_kernels_once(config)
+
+
+# Set by the xdist controller while it compiles the metric kernels: the file that says it is done.
+_KERNELS_DONE = "WSOL_TEST_KERNELS_DONE"
+
+
+def _compile_kernels_once(config: pytest.Config) -> None:
+    """On a clean checkout, compile every metric kernel once, in a background process that
+    starts before the workers (their imports and collection run beside it), instead of in each
+    worker and each DDP rank or console script that reaches a metric before the cache exists.
+    The workers wait for it before their first test (`_kernels_compiled`)."""
+    done = Path(tempfile.gettempdir()) / f"wsol-test-kernels-{os.getpid()}.done"
+    done.unlink(missing_ok=True)
+    code = (
+        "import subprocess, sys; "
+        "subprocess.run([sys.executable, '-m', 'wsol.metrics.warmup']); "
+        f"open({str(done)!r}, 'w').close()"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WSOL_METRIC_THREADS": "1"}
+    subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL)
+    os.environ[_KERNELS_DONE] = str(done)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and os.environ.get(_KERNELS_DONE):
+        Path(os.environ.pop(_KERNELS_DONE)).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kernels_compiled() -> None:
+    """Wait (at most 10 minutes) for the controller's kernel compilation, if one runs."""
+    done = os.environ.get(_KERNELS_DONE)
+    deadline = time.monotonic() + 600
+    while done and not Path(done).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
