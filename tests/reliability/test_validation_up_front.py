@@ -21,6 +21,8 @@ from wsol.configuration.validate import config_problems
         (["module.optimizer.weight_decay=-0.1"], "module.optimizer.weight_decay: must be a"),
         (["module=sgd_step", "module.optimizer.momentum=1.5"], "module.optimizer.momentum"),
         (["module=sgd_step", "module.scheduler.gamma=0"], "module.scheduler.gamma"),
+        (["data.cache_memory_mb=-1"], "data.cache_memory_mb: must be a number >= 0, got -1"),
+        (["data.cache_train_images=maybe"], "data.cache_train_images: expected bool | None"),
         (["data.preparer.image_size=2"], "data.preparer.image_size: must be an integer >= 8"),
         (["trainer.max_epochs=0"], "trainer.max_epochs: 0 with train=true"),
         (["+trainer.max_steps=0"], "trainer.max_steps: 0 with train=true"),
@@ -43,6 +45,7 @@ def test_refused_up_front(make_config, overrides, expected):
         ["optimized_metric=val/pxap"],
         ["optimized_metric=val/maxboxaccv2_iou50"],
         ["module=sgd_step"],
+        ["data.cache_train_images=false", "data.cache_memory_mb=0"],
     ],
 )
 def test_meaningful_combinations_pass(make_config, overrides):

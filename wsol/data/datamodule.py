@@ -19,12 +19,14 @@ import random
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader
 
+from wsol.configuration.validate import Interval
 from wsol.data.collate import collate_wsol
 from wsol.data.dataset import WSOLDataset, decoded_bytes
 from wsol.data.formats.wsoleval import read_split
@@ -130,7 +132,7 @@ class WSOLDataModule(LightningDataModule):
         proxy_training_set: bool = False,
         subset_seed: int = 0,
         cache_train_images: bool | None = None,
-        cache_memory_mb: float = 1024,
+        cache_memory_mb: Annotated[float, Interval(0)] = 1024,
     ) -> None:
         super().__init__()
         roots = preparer.roots() if hasattr(preparer, "roots") else (None, None, None)
