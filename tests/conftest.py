@@ -4,9 +4,8 @@ pytest-xdist worker."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,19 +42,17 @@ _KERNELS_DONE = "WSOL_TEST_KERNELS_DONE"
 
 
 def _compile_kernels_once(config: pytest.Config) -> None:
-    """On a clean checkout, compile every metric kernel once, in a background process that
-    starts before the workers (their imports and collection run beside it), instead of in each
-    worker and each DDP rank or console script that reaches a metric before the cache exists.
-    The workers wait for it before their first test (`_kernels_compiled`)."""
+    """On a clean checkout, compile every metric kernel once, in wsol-train's background
+    compilation (`compile_ahead.start`), begun before the workers (their imports and collection
+    run beside it), instead of in each worker and each DDP rank or console script that reaches
+    a metric before the cache exists. The workers wait for it before their first test
+    (`_kernels_compiled`): a file marks it done."""
+    process = compile_ahead.start(evaluation_only=False)
+    if process is None:
+        return
     done = Path(tempfile.gettempdir()) / f"wsol-test-kernels-{os.getpid()}.done"
     done.unlink(missing_ok=True)
-    code = (
-        "import subprocess, sys; "
-        "subprocess.run([sys.executable, '-m', 'wsol.metrics.warmup']); "
-        f"open({str(done)!r}, 'w').close()"
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WSOL_METRIC_THREADS": "1"}
-    subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL)
+    threading.Thread(target=lambda: (process.wait(), done.touch()), daemon=True).start()
     os.environ[_KERNELS_DONE] = str(done)
 
 
