@@ -19,11 +19,14 @@ import torch  # noqa: E402
 from hydra.core.global_hydra import GlobalHydra  # noqa: E402
 from omegaconf import DictConfig, open_dict  # noqa: E402
 
+from tests.helpers import config_memo  # noqa: E402
 from wsol.cli import CONFIG_DIR as _CONFIG_DIR  # noqa: E402
 from wsol.configuration.compose import compose_config as compose  # noqa: E402
 from wsol.tasks import compile_ahead  # noqa: E402
 
 CONFIG_DIR = Path(_CONFIG_DIR)
+# Hydra parses each config file once per test process (`tests.helpers.config_memo`).
+config_memo.install()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,14 +4,25 @@ Execution uses the synthetic data shrunk by ``WSOL_NOTEBOOK_SMALL=1`` (every not
 it) and one scratch folder (``WSOL_NOTEBOOK_WORKDIR``) for the whole session, so the
 synthetic set of a given size is generated once and notebooks 02-05 reuse the CAM run of 01
 (run alone, each notebook trains what it needs).
+
+Each notebook gets a kernel of its own, forked from a per-worker server that imported what the
+notebooks import (`tests.helpers.kernel_fork`): a fresh process in every other respect.
+``WSOL_TEST_FRESH_CLI=1`` starts the stock ``python3`` kernel instead.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from tests.helpers import kernel_client, kernel_fork
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
@@ -43,6 +54,40 @@ def notebook_workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("notebooks")
 
 
+# Per-run variables: the only ones a kernel's environment may differ in from its server's.
+KERNEL_RUN_ENV = ("PYTEST_CURRENT_TEST", "JUPYTER_PATH", "WSOL_TEST_KERNEL_SERVER")
+_KERNEL_SERVERS: dict[tuple, tuple[subprocess.Popen, str]] = {}
+
+
+@atexit.register
+def _stop_kernel_servers() -> None:
+    for process, _ in _KERNEL_SERVERS.values():
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def forked_kernel(folder: Path, monkeypatch) -> str:
+    """The name of a kernel spec whose kernels fork from a server started with the current
+    environment (one per worker and environment; the environment is set before the call)."""
+    env = {k: v for k, v in os.environ.items() if k not in KERNEL_RUN_ENV}
+    key = tuple(sorted(env.items()))
+    if key not in _KERNEL_SERVERS or _KERNEL_SERVERS[key][0].poll() is not None:
+        path = str(folder / f"kernels-{len(_KERNEL_SERVERS)}.sock")
+        command = [sys.executable, kernel_fork.__file__, path]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
+        ready = process.stdout.readline()  # {"ready": ...} once the imports are done
+        assert ready, f"the kernel fork server ended ({process.wait()})"
+        _KERNEL_SERVERS[key] = process, path
+    spec = folder / "jupyter" / "kernels" / "wsol-forked"
+    spec.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, kernel_client.__file__, "-f", "{connection_file}"]
+    kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
+    (spec / "kernel.json").write_text(json.dumps({**kernel, "interrupt_mode": "signal"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(folder / "jupyter"))
+    monkeypatch.setenv("WSOL_TEST_KERNEL_SERVER", _KERNEL_SERVERS[key][1])
+    return "wsol-forked"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, notebook_workdir, monkeypatch):
@@ -53,11 +98,14 @@ def test_notebook_executes(path, notebook_workdir, monkeypatch):
     # One intra-op thread per kernel: the notebooks' networks are tiny, and two threads on two
     # busy CI cores spin against each other (8-20x slower steps measured on a loaded VM).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    kernel = "python3"
+    if os.environ.get("WSOL_TEST_FRESH_CLI") != "1":
+        kernel = forked_kernel(notebook_workdir, monkeypatch)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=300,
-        kernel_name="python3",
+        kernel_name=kernel,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     client.execute()  # raises CellExecutionError naming the failing cell

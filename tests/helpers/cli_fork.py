@@ -18,6 +18,7 @@ environment (``GOMP_SPINCOUNT``) is kept unless the request sets it, as in a fre
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -38,6 +39,32 @@ import wsol.tasks.train  # noqa: E402, F401
 
 ADDED_BY_IMPORTS = {k: v for k, v in os.environ.items() if k not in _BEFORE}
 SCRIPTS = {e.name: e for e in entry_points(group="console_scripts") if e.name.startswith("wsol-")}
+
+
+def _read_configs_once() -> None:
+    """Hydra's config files parsed here, once, for every child (`tests.helpers.config_memo`,
+    loaded from its file: this script runs outside the tests package). Composing the three
+    tasks' defaults reads most of them; the children's own reads of them are deep copies.
+    Leaves no Hydra state behind: no child sees an initialised Hydra or a composed config."""
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    spec = spec_from_file_location("config_memo", Path(__file__).with_name("config_memo.py"))
+    config_memo = module_from_spec(spec)
+    spec.loader.exec_module(config_memo)
+    config_memo.install()
+    for task in ("train", "eval", "predict"):
+        with initialize_config_dir(config_dir=wsol.cli.CONFIG_DIR, version_base="1.3"):
+            compose(config_name=task, return_hydra_config=True)
+    GlobalHydra.instance().clear()
+
+
+_read_configs_once()
+# The children's garbage collections skip what the imports made: without this, each child's
+# collections (its exit's above all, ~1.5 s) touch every inherited object and copy the heap.
+gc.freeze()
 
 
 def run_child(request: dict) -> None:
