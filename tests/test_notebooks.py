@@ -88,24 +88,66 @@ def forked_kernel(folder: Path, monkeypatch) -> str:
     return "wsol-forked"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes(path, notebook_workdir, monkeypatch):
-    from nbclient import NotebookClient
-
+@pytest.fixture
+def notebook_kernel(notebook_workdir, monkeypatch) -> str:
+    """The environment the notebooks run in, and the name of the kernel to run them with."""
     monkeypatch.setenv("WSOL_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("WSOL_NOTEBOOK_WORKDIR", str(notebook_workdir))
     # One intra-op thread per kernel: the notebooks' networks are tiny, and two threads on two
     # busy CI cores spin against each other (8-20x slower steps measured on a loaded VM).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    kernel = "python3"
-    if os.environ.get("WSOL_TEST_FRESH_CLI") != "1":
-        kernel = forked_kernel(notebook_workdir, monkeypatch)
+    if os.environ.get("WSOL_TEST_FRESH_CLI") == "1":
+        return "python3"
+    return forked_kernel(notebook_workdir, monkeypatch)
+
+
+def _execute(cells: list[str], kernel: str, folder: Path) -> None:
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    resources = {"metadata": {"path": str(folder)}}
+    NotebookClient(notebook, timeout=120, kernel_name=kernel, resources=resources).execute()
+
+
+@pytest.mark.slow
+def test_each_kernel_is_a_fresh_process_with_its_own_environment(
+    notebook_kernel, monkeypatch, tmp_path
+):
+    """What a notebook sees in a kernel forked from the server is what it sees in a fresh one:
+    the folder and environment Jupyter gave (a variable set after the server started), no
+    names it did not define (the server's imports are not in its namespace), not the server's
+    folder on its path, nothing a previous kernel defined; and a failing cell fails the run."""
+    from nbclient.exceptions import CellExecutionError
+
+    monkeypatch.setenv("WSOL_KERNEL_PROBE", "set after the server started")
+    helpers = str(Path(kernel_fork.__file__).parent)
+    _execute(
+        [
+            "import os, sys\n"
+            f"assert os.getcwd() == {str(tmp_path)!r}, os.getcwd()\n"
+            "assert os.environ['WSOL_KERNEL_PROBE'] == 'set after the server started'\n"
+            f"assert {helpers!r} not in sys.path\n"
+            "assert not {'torch', 'plt', 'matplotlib', 'wsol'} & set(globals())",
+            "leftover = 1",
+        ],
+        notebook_kernel,
+        tmp_path,
+    )
+    _execute(["assert 'leftover' not in globals()"], notebook_kernel, tmp_path)
+    with pytest.raises(CellExecutionError, match="NameError"):
+        _execute(["torch.zeros(1)"], notebook_kernel, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes(path, notebook_kernel):
+    from nbclient import NotebookClient
+
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
         timeout=300,
-        kernel_name=kernel,
+        kernel_name=notebook_kernel,
         resources={"metadata": {"path": str(NOTEBOOK_DIR)}},
     )
     client.execute()  # raises CellExecutionError naming the failing cell
