@@ -22,9 +22,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.helpers import kernel_client, kernel_fork
-
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+# Run as scripts, never imported here (the server's module does its imports at import).
+HELPERS = Path(__file__).resolve().parent / "helpers"
+KERNEL_SERVER, KERNEL_CLIENT = HELPERS / "kernel_fork.py", HELPERS / "kernel_client.py"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = [
     "01_quick_start",
@@ -73,14 +74,14 @@ def forked_kernel(folder: Path, monkeypatch) -> str:
     key = tuple(sorted(env.items()))
     if key not in _KERNEL_SERVERS or _KERNEL_SERVERS[key][0].poll() is not None:
         path = str(folder / f"kernels-{len(_KERNEL_SERVERS)}.sock")
-        command = [sys.executable, kernel_fork.__file__, path]
+        command = [sys.executable, str(KERNEL_SERVER), path]
         process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
         ready = process.stdout.readline()  # {"ready": ...} once the imports are done
         assert ready, f"the kernel fork server ended ({process.wait()})"
         _KERNEL_SERVERS[key] = process, path
     spec = folder / "jupyter" / "kernels" / "wsol-forked"
     spec.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, kernel_client.__file__, "-f", "{connection_file}"]
+    argv = [sys.executable, str(KERNEL_CLIENT), "-f", "{connection_file}"]
     kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
     (spec / "kernel.json").write_text(json.dumps({**kernel, "interrupt_mode": "signal"}))
     monkeypatch.setenv("JUPYTER_PATH", str(folder / "jupyter"))
@@ -120,7 +121,7 @@ def test_each_kernel_is_a_fresh_process_with_its_own_environment(
     from nbclient.exceptions import CellExecutionError
 
     monkeypatch.setenv("WSOL_KERNEL_PROBE", "set after the server started")
-    helpers = str(Path(kernel_fork.__file__).parent)
+    helpers = str(HELPERS)
     _execute(
         [
             "import os, sys\n"
