@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -54,11 +55,21 @@ def test_an_edited_replaced_or_removed_file_is_read_again(tmp_path):
     option = folder / "data" / "synthetic.yaml"
     assert "memo_probe" not in _compose_from(folder, [])["data"]
     option.write_text(option.read_text() + "\nmemo_probe: 7\n")
-    assert _compose_from(folder, [])["data"]["memo_probe"] == 7  # edited: size and mtime
+    assert _compose_from(folder, [])["data"]["memo_probe"] == 7  # edited
+    before = option.stat()
+    option.write_text(option.read_text().replace("memo_probe: 7", "memo_probe: 8"))
+    os.utime(option, ns=(before.st_atime_ns, before.st_mtime_ns))  # as if in the same tick
+    after = option.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    assert _compose_from(folder, [])["data"]["memo_probe"] == 8
     replacement = folder / "replacement.yaml"
-    replacement.write_text(option.read_text().replace("memo_probe: 7", "memo_probe: 9"))
+    replacement.write_text(option.read_text().replace("memo_probe: 8", "memo_probe: 9"))
     replacement.replace(option)
-    assert _compose_from(folder, [])["data"]["memo_probe"] == 9  # another file (inode)
+    assert _compose_from(folder, [])["data"]["memo_probe"] == 9  # replaced by another file
     option.unlink()
     with pytest.raises(MissingConfigException, match="synthetic"):
         _compose_from(folder, [])

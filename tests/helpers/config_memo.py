@@ -3,10 +3,11 @@
 The workers compose about 650 configs per test run (each option of each group, every experiment,
 every `make_config`), and about 40 % of a composition is Hydra opening and parsing YAML files it
 parsed the composition before. `install` keeps what Hydra's file and package config sources
-return, keyed by the source and the file (for a file on disk also its size, mtime and inode, so
-an edited or replaced file is read again), and hands every caller a deep copy, so a composition
-sees exactly what a fresh read gives (`tests/configs/test_config_memo.py` composes every option
-both ways). A read that fails is not kept: it fails again, with Hydra's own error.
+return, keyed by the source, the file and (for a file on disk) its bytes, so an edited or
+replaced file is parsed again, and hands every caller a deep copy, so a composition sees exactly
+what a fresh read gives (`tests/configs/test_config_memo.py` composes the three tasks and options
+read from every kind of source both ways). A read that fails is not kept: it fails again, with
+Hydra's own error.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ _READS: dict[tuple, object] = {}
 _ORIGINAL: dict[type, object] = {}
 
 
-def _file_version(source, config_path: str) -> tuple | None:
-    """The stat of the file Hydra would open (None: not there, Hydra raises its own error)."""
+def _file_version(source, config_path: str) -> bytes | None:
+    """The bytes of the file Hydra would open (None: unreadable, Hydra raises its own error).
+    Its content, not its stat: two writes within one clock tick can leave size, mtime and
+    inode alike."""
     full = os.path.realpath(os.path.join(source.path, source._normalize_file_name(config_path)))
     try:
-        stat = os.stat(full)
+        with open(full, "rb") as file:
+            return file.read()
     except OSError:
         return None
-    return full, stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 def _package_version(source, config_path: str) -> tuple:
