@@ -12,15 +12,18 @@ notebooks import (`tests.helpers.kernel_fork`): a fresh process in every other r
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from tests.helpers.server_pool import ServerPool
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 # Run as scripts, never imported here (the server's module does its imports at import).
@@ -55,37 +58,39 @@ def notebook_workdir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("notebooks")
 
 
+class _KernelServer:
+    """A kernel fork server started with ``env``, listening on a socket in a temporary folder."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.path = str(Path(tempfile.mkdtemp(prefix="wsol-kernels-")) / "server.sock")
+        command = [sys.executable, str(KERNEL_SERVER), self.path]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
+        ready = self.process.stdout.readline()  # {"ready": ...} once the imports are done
+        assert ready, f"the kernel fork server ended ({self.process.wait()})"
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+        shutil.rmtree(Path(self.path).parent, ignore_errors=True)
+
+
 # Per-run variables: the only ones a kernel's environment may differ in from its server's.
-KERNEL_RUN_ENV = ("PYTEST_CURRENT_TEST", "JUPYTER_PATH", "WSOL_TEST_KERNEL_SERVER")
-_KERNEL_SERVERS: dict[tuple, tuple[subprocess.Popen, str]] = {}
-
-
-@atexit.register
-def _stop_kernel_servers() -> None:
-    for process, _ in _KERNEL_SERVERS.values():
-        process.terminate()
-        process.wait(timeout=60)
+_KERNEL_SERVERS = ServerPool(
+    _KernelServer, ("PYTEST_CURRENT_TEST", "JUPYTER_PATH", "WSOL_TEST_KERNEL_SERVER"), limit=2
+)
 
 
 def forked_kernel(folder: Path, monkeypatch) -> str:
     """The name of a kernel spec whose kernels fork from a server started with the current
     environment (one per worker and environment; the environment is set before the call)."""
-    env = {k: v for k, v in os.environ.items() if k not in KERNEL_RUN_ENV}
-    key = tuple(sorted(env.items()))
-    if key not in _KERNEL_SERVERS or _KERNEL_SERVERS[key][0].poll() is not None:
-        path = str(folder / f"kernels-{len(_KERNEL_SERVERS)}.sock")
-        command = [sys.executable, str(KERNEL_SERVER), path]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, env=env, text=True)
-        ready = process.stdout.readline()  # {"ready": ...} once the imports are done
-        assert ready, f"the kernel fork server ended ({process.wait()})"
-        _KERNEL_SERVERS[key] = process, path
+    server = _KERNEL_SERVERS.server_for(dict(os.environ))
     spec = folder / "jupyter" / "kernels" / "wsol-forked"
     spec.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, str(KERNEL_CLIENT), "-f", "{connection_file}"]
     kernel = {"argv": argv, "display_name": "Python 3", "language": "python"}
     (spec / "kernel.json").write_text(json.dumps({**kernel, "interrupt_mode": "signal"}))
     monkeypatch.setenv("JUPYTER_PATH", str(folder / "jupyter"))
-    monkeypatch.setenv("WSOL_TEST_KERNEL_SERVER", _KERNEL_SERVERS[key][1])
+    monkeypatch.setenv("WSOL_TEST_KERNEL_SERVER", server.path)
     return "wsol-forked"
 
 

@@ -11,7 +11,6 @@ starts a fresh interpreter per run instead (to compare, or to rule the server ou
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import select
@@ -21,13 +20,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.helpers.server_pool import ServerPool
+
 SCRIPTS = Path(sys.executable).parent
 SERVER = Path(__file__).with_name("cli_fork.py")
 # Read when a run composes its config (or by pytest, per test), never at import: the only
 # differences a run's environment may have from its server's. PYTHONPATH acts at start-up only,
 # on sys.path: the child puts the entries its server lacks where a fresh interpreter would.
 RUN_TIME_ENV = ("WSOL_DATA_DIR", "WSOL_LOG_DIR", "PYTEST_CURRENT_TEST", "PYTHONPATH")
-MAX_SERVERS = 2  # per worker; one per distinct environment, the oldest is closed first
 
 
 class _Server:
@@ -73,23 +73,7 @@ class _Server:
         self.process.wait(timeout=60)
 
 
-_SERVERS: dict[tuple, _Server] = {}
-
-
-def _server_for(env: dict[str, str]) -> _Server:
-    key = tuple(sorted((k, v) for k, v in env.items() if k not in RUN_TIME_ENV))
-    server = _SERVERS.get(key)
-    if server is None or server.process.poll() is not None:
-        while len(_SERVERS) >= MAX_SERVERS:
-            _SERVERS.pop(next(iter(_SERVERS))).close()
-        server = _SERVERS[key] = _Server({k: v for k, v in env.items() if k not in RUN_TIME_ENV})
-    return server
-
-
-@atexit.register
-def _close_servers() -> None:
-    while _SERVERS:
-        _SERVERS.popitem()[1].close()
+_SERVERS = ServerPool(_Server, RUN_TIME_ENV, limit=2)  # per worker, one per environment
 
 
 def run_script(
@@ -101,7 +85,7 @@ def run_script(
         return subprocess.run(
             argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
         )
-    returncode, stdout, stderr = _server_for(env).run(argv, env, cwd, timeout)
+    returncode, stdout, stderr = _SERVERS.server_for(env).run(argv, env, cwd, timeout)
     return subprocess.CompletedProcess(argv, returncode, stdout, stderr)
 
 
