@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from wsol.metrics import _compiled
 from wsol.metrics.warmup import compile_kernels, main
 from wsol.tasks import compile_ahead
 from wsol.tasks.train import AwaitCompilation, compile_metrics_ahead
@@ -86,8 +87,13 @@ def test_cached_kernels_are_found_in_the_package_or_numba_cache_dir(monkeypatch,
     monkeypatch.setattr(compile_ahead, "__file__", str(tmp_path / "wsol" / "tasks" / "x.py"))
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
     assert not compile_ahead.kernels_cached()
-    index = tmp_path / "numba" / "some" / "_sweep.box_flags_maps-137.py311.nbi"
-    index.parent.mkdir(parents=True)
-    index.touch()
+    folder = tmp_path / "numba" / "some"
+    _compiled.refresh_cache(folder)  # the stamp of the current kernel sources
+    (folder / "_sweep.box_flags_maps-137.py311.nbi").touch()
     monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
     assert compile_ahead.kernels_cached()
+    # Built from other sources: not cached (they are deleted and compiled again at import).
+    (folder / _compiled.STAMP_NAME).write_text("0" * 64 + "\n")
+    assert not compile_ahead.kernels_cached()
+    (folder / _compiled.STAMP_NAME).unlink()
+    assert not compile_ahead.kernels_cached()

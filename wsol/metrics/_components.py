@@ -21,10 +21,9 @@ by ``k`` (``box``, ``opened``, ``open_iou``, ...).
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from wsol.metrics import _rings
-from wsol.metrics._rings import njit_inline
+from wsol.metrics._compiled import inline_kernel, kernel
 
 _u = np.uint32
 
@@ -34,7 +33,7 @@ _u = np.uint32
 Marks = namedtuple("Marks", ["alive", "single_iou"])
 
 
-@njit_inline
+@inline_kernel
 def best_iou(x0, y0, x1, y1, gt):
     """Max inclusive (+1) IoU of one box against the boxes gt [K, 4], in float64."""
     best = 0.0
@@ -53,7 +52,7 @@ def best_iou(x0, y0, x1, y1, gt):
     return best
 
 
-@njit_inline
+@inline_kernel
 def mark_alive(alive, deltas, iou, lo, hi):
     """Mark cut-offs [lo, hi) correct for every IoU threshold (deltas [D]) iou reaches."""
     for d in range(deltas.size):
@@ -62,7 +61,7 @@ def mark_alive(alive, deltas, iou, lo, hi):
             alive[d, _u(hi)] -= 1
 
 
-@njit_inline
+@inline_kernel
 def _heap_push(heap_value, heap_comp, size, value, comp):
     i = size
     heap_value[_u(i)] = value
@@ -77,7 +76,7 @@ def _heap_push(heap_value, heap_comp, size, value, comp):
     return size + 1
 
 
-@njit_inline
+@inline_kernel
 def _heap_pop(heap_value, heap_comp, size):
     size -= 1
     heap_value[0] = heap_value[_u(size)]
@@ -97,7 +96,7 @@ def _heap_pop(heap_value, heap_comp, size):
     return size
 
 
-@njit_inline
+@inline_kernel
 def _new_box(box, k, x, y):
     """Box of component ``k`` born at pixel (x, y): rows are x0, y0, x1, y1."""
     box[k, 0] = x
@@ -106,7 +105,7 @@ def _new_box(box, k, x, y):
     box[k, 3] = y
 
 
-@njit_inline
+@inline_kernel
 def _grow_box(box, k, x, y):
     """Extend component ``k``'s box to pixel (x, y)."""
     box[k, 0] = x if x < box[k, 0] else box[k, 0]
@@ -115,7 +114,7 @@ def _grow_box(box, k, x, y):
     box[k, 3] = y if y > box[k, 3] else box[k, 3]
 
 
-@njit_inline
+@inline_kernel
 def _link(parent, box, root, k, other_root, other_k):
     """Union of the components rooted at ``root`` (index ``k``) and ``other_root``
     (index ``other_k``).
@@ -139,7 +138,7 @@ def _link(parent, box, root, k, other_root, other_k):
     return root, k, other_k
 
 
-@njit_inline
+@inline_kernel
 def _touch(stamp, touched, n_touched, k, level):
     """List component ``k`` among those touched at ``level``; returns the new count."""
     stamp[_u(k)] = level
@@ -147,13 +146,13 @@ def _touch(stamp, touched, n_touched, k, level):
     return n_touched + 1
 
 
-@njit_inline
+@inline_kernel
 def _index(parent, root):
     """Index of the component rooted at pixel ``root``."""
     return -2 - np.int64(parent[_u(root)])
 
 
-@njit_inline
+@inline_kernel
 def _find(parent, x):
     """Root pixel of x (path halving)."""
     while True:
@@ -167,7 +166,7 @@ def _find(parent, x):
         x = ppx
 
 
-@njit_inline
+@inline_kernel
 def _in_set_mask(parent, p, wp):
     """8-bit mask of p's neighbours already in the set, in ring order (`_rings`)."""
     return (
@@ -182,7 +181,7 @@ def _in_set_mask(parent, p, wp):
     )
 
 
-@njit_inline
+@inline_kernel
 def _open_touched(ws, n_touched, level, frame, gt, single, heap_size):
     """Open a new version of every component touched at ``level`` (not merged away, not
     opened already): its box's IoU, and its heap entry in single mode. Returns the heap
@@ -205,7 +204,7 @@ def _open_touched(ws, n_touched, level, frame, gt, single, heap_size):
     return heap_size
 
 
-@njit_inline
+@inline_kernel
 def _largest_iou(ws, heap_size):
     """Drop stale heap entries; returns (heap size, IoU of the largest contour)."""
     while True:
@@ -217,7 +216,7 @@ def _largest_iou(ws, heap_size):
     return heap_size, ws.open_iou[_u(ws.heap_component[0])]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def sweep_foreground(img, top, frame, gt, deltas, single, marks, ws):
     """Foreground components of {img > c} for every cut-off c in [0, top).
 
@@ -308,7 +307,7 @@ def sweep_foreground(img, top, frame, gt, deltas, single, marks, ws):
     return last_hole
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def sweep_holes(img, frame, fill, gt, deltas, alive, ws):
     """Holes of {img > c} at every cut-off: adds each hole version's interval to ``alive``.
 

@@ -10,7 +10,8 @@ indices are non-negative and below 2**31 (`_sweep.box_flags_batch` checks the fr
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
+
+from wsol.metrics._compiled import kernel
 
 _u = np.uint32
 
@@ -25,7 +26,7 @@ def frame_of(height: int, width: int) -> Frame:
     return Frame(height, width, stride, ((1 << 40) + stride - 1) // stride)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def load_map(src, frame, img, counts):
     """Copy one uint8 map into the zero-framed buffer and count its values.
 
@@ -47,7 +48,7 @@ def load_map(src, frame, img, counts):
     return top
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def group_by_value(img, frame, counts, order, start):
     """Interior pixels grouped by value, raster order within a value:
     ``order[start[v]:start[v + 1]]`` (neighbours processed together stay in cache).
@@ -68,7 +69,7 @@ def group_by_value(img, frame, counts, order, start):
             pos[v] += 1
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def regroup_by_value(img, frame, counts, order, start):
     """`group_by_value` for a map already in the framed buffer (counts it first)."""
     h, w, wp = frame.height, frame.width, frame.stride
@@ -80,7 +81,7 @@ def regroup_by_value(img, frame, counts, order, start):
     group_by_value(img, frame, counts, order, start)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def group_listed(img, pixels, n, order, start):
     """pixels[:n] grouped by value: ``order[start[v]:start[v + 1]]``."""
     for v in range(257):
@@ -97,7 +98,7 @@ def group_listed(img, pixels, n, order, start):
         pos[v] += 1
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def fill_holes(img, frame, fill, mark, ws):
     """Grey-level hole filling of a framed map; returns how many pixels lie in a hole.
 

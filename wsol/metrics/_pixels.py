@@ -33,7 +33,8 @@ indices are used; a byte pass checks the mask values.
 """
 
 import numpy as np
-from numba import njit
+
+from wsol.metrics._compiled import kernel
 
 _I = np.int32
 _U = np.uint32
@@ -41,7 +42,7 @@ _FLAG = np.uint32(1 << 31)
 BLOCK = 2048  # pixels per pass: the block's scores, masks and indices stay in L1
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _candidate_slots(scores, bits, masks, inv, eps, last, stride, idx):
     """Pass 1 over one block: idx[k] = (mask & 3) * stride + bin, all ones where unsure.
 
@@ -60,7 +61,7 @@ def _candidate_slots(scores, bits, masks, inv, eps, last, stride, idx):
     return acc
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _bad_mask_byte(masks):
     """True if a mask value is not 0, 1 or 255 (m + 1 wraps those to 1, 2, 0)."""
     top = np.uint8(0)
@@ -70,7 +71,7 @@ def _bad_mask_byte(masks):
     return top > 2
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _exact_slot(s, m, inv, edges, top, stride):
     """Slot index of one pixel by comparisons with the float64 edges; all ones if the
     score is NaN or outside [0, 1]."""
@@ -83,7 +84,7 @@ def _exact_slot(s, m, inv, edges, top, stride):
     return _U((m & 3) * stride + b)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _scatter(scores, masks, idx, inv, edges, top, stride, h0, h1, h2, h3):
     """Pass 2 over one block: count the slot indices. Returns True on an invalid score."""
     n = idx.size
@@ -118,7 +119,7 @@ def _scatter(scores, masks, idx, inv, edges, top, stride, h0, h1, h2, h3):
     return False
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def histogram_maps(scores, bits, masks, edges, inv64, inv, eps, last, unusual, sub, idx):
     """np.histogram of the scores of background, foreground and ignored pixels of maps.
 
@@ -183,7 +184,7 @@ def pxap_constants(cam_curve_interval: float, n_thresholds: int, dtype) -> tuple
     return ftype(inv), ftype(eps), np.int32(last), unusual
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def first_bad_map(maps):
     """Index of the first map [N, P] holding a NaN or a value outside [0, 1]; -1 if none."""
     for i in range(maps.shape[0]):
@@ -196,7 +197,7 @@ def first_bad_map(maps):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def first_bad_mask(masks):
     """Index of the first mask [N, P] holding a value other than 0, 1, 255; -1 if none."""
     for i in range(masks.shape[0]):
@@ -205,7 +206,7 @@ def first_bad_mask(masks):
     return -1
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def quantize_batch(maps, scale, out):
     """out = (maps * scale) truncated to uint8, computed in the maps' own float type.
 

@@ -8,12 +8,8 @@ four times the Euler number of the set (Gray's 2x2 bit-quads).
 """
 
 import numpy as np
-from numba import njit
 
-
-def njit_inline(fn):
-    """numba-compiled, cached, GIL-free and inlined into its callers."""
-    return njit(cache=True, nogil=True, inline="always")(fn)
+from wsol.metrics._compiled import inline_kernel
 
 
 def _ring_tables() -> tuple[np.ndarray, ...]:
@@ -74,25 +70,25 @@ RING = (
 assert EULER_INC.min() >= -16 and AREA_INC.max() <= 7
 
 
-@njit_inline
+@inline_kernel
 def n_runs(word):
     """Number of runs of set neighbours (0: the pixel starts a new component)."""
     return word & 7
 
 
-@njit_inline
+@inline_kernel
 def run_start(word, j):
     """Ring position (0 up-left, 1 up, ... 7 left) of the first neighbour of run j."""
     return (word >> (3 + 3 * j)) & 7
 
 
-@njit_inline
+@inline_kernel
 def area_gain(word):
     """What the pixel adds to twice its component's contour area (2 Q4 + Q3)."""
     return (word >> 15) & 7
 
 
-@njit_inline
+@inline_kernel
 def euler4_change(word):
     """The change of four times the Euler number of the set."""
     return (word >> 18) - 16

@@ -25,9 +25,9 @@ thresholds. `box_flags_batch` spreads blocks of maps over the metric threads.
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from wsol.metrics import _threads
+from wsol.metrics._compiled import kernel
 from wsol.metrics._components import Marks, best_iou, sweep_foreground, sweep_holes
 from wsol.metrics._levels import fill_holes, frame_of, group_by_value, group_listed, load_map
 from wsol.metrics._levels import regroup_by_value as regroup
@@ -83,7 +83,7 @@ def workspace(h: int, w: int) -> Workspace:
     return Workspace(**arrays)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def count_map(marks, top, empty_iou, plan, tally, row):
     """One map's per-cut-off correctness -> per-threshold counts, accumulated in ``tally``.
 
@@ -117,7 +117,7 @@ def count_map(marks, top, empty_iou, plan, tally, row):
             per_image[t] = ok_multi[which, c] if which >= 0 else ok_single[-1 - which, c]
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def _sweep_holes_and_fill(top, frame, gt, plan, marks, ws):
     """The hole work of one map that has holes: hole filling, the hole sweep (multi mode)
     and the sweep of the filled map (single mode)."""
@@ -138,7 +138,7 @@ def _sweep_holes_and_fill(top, frame, gt, plan, marks, ws):
         sweep_foreground(fill, top, frame, gt, plan.multi[:0], plan.single.size > 0, marks, ws)
 
 
-@njit(cache=True, nogil=True)
+@kernel
 def box_flags_maps(maps, frame, gt, gt_offsets, plan, tally, ws):
     """Per-threshold box correctness of maps, accumulated in ``tally`` (one thread's share).
 

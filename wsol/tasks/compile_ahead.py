@@ -22,6 +22,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from wsol.metrics import _compiled
+
 # A kernel every evaluation compiles: its cache index exists once the kernels are cached.
 _INDEX_GLOB = "_sweep.box_flags_maps-*.nbi"
 _started: subprocess.Popen | None = None
@@ -33,15 +35,16 @@ KERNEL_OPT_LEVEL = "1"
 
 
 def kernels_cached() -> bool:
-    """Whether numba's cache already holds the box-sweep kernel (package or NUMBA_CACHE_DIR).
-
-    An index left by older sources also counts: numba then recompiles at first use, as it
-    would without this module (the run is not wrong, only not sped up)."""
+    """Whether numba's cache (package or NUMBA_CACHE_DIR) holds the box-sweep kernel, built
+    from the current kernel sources (`wsol.metrics._compiled`: a stamp beside it names
+    them). After a kernel module changed, the cached kernels are deleted at their next
+    import and compile again: not cached, so a run compiles them in the background."""
     package = Path(__file__).resolve().parents[1] / "metrics" / "__pycache__"
-    if any(package.glob(_INDEX_GLOB)):
-        return True
+    indexes = list(package.glob(_INDEX_GLOB))
     cache_dir = os.environ.get("NUMBA_CACHE_DIR")
-    return bool(cache_dir) and any(Path(cache_dir).rglob(_INDEX_GLOB))
+    if not indexes and cache_dir:
+        indexes = list(Path(cache_dir).rglob(_INDEX_GLOB))
+    return any(_compiled.stamp_matches(index.parent) for index in indexes)
 
 
 def _rank_zero() -> bool:
