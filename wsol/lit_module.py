@@ -258,7 +258,8 @@ class WSOLLitModule(LightningModule):
             ``scoremaps`` [B, S, S] float64 in [0, 1] (the protocol's pipeline, evaluation
             frame), ``invalid`` [B] bool (maps that could not be normalized, all zeros) and
             ``extra_scoremaps``: caption → [B, S, S] of each map the method declares
-            (``extra_maps``, top-1 class), through the same pipeline.
+            (``extra_maps``, top-1 class), through the same pipeline, with
+            ``extra_invalid``: caption → [B] bool, as ``invalid``.
         """
         images = batch["images"]
         if images is None:
@@ -271,7 +272,7 @@ class WSOLLitModule(LightningModule):
         frame = tuple(images.shape[-2:])
         maps, invalid = scoremaps(cams, frame)
         extras = {
-            declared.caption: scoremaps(self.method.extra_map(output, key, top1), frame)[0]
+            declared.caption: scoremaps(self.method.extra_map(output, key, top1), frame)
             for key, declared in self.method.declared_maps().items()
         }
         return {
@@ -279,7 +280,8 @@ class WSOLLitModule(LightningModule):
             "cams": cams,
             "scoremaps": maps,
             "invalid": invalid,
-            "extra_scoremaps": extras,
+            "extra_scoremaps": {caption: pair[0] for caption, pair in extras.items()},
+            "extra_invalid": {caption: pair[1] for caption, pair in extras.items()},
         }
 
     # ----------------------------------------------------------------- optimization

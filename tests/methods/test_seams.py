@@ -97,6 +97,10 @@ def test_predict_step_returns_each_declared_map_through_the_pipeline():
         output = module.method(x.contiguous(memory_format=torch.channels_last))
     top1 = out["probabilities"].argmax(dim=1)
     assert set(out["extra_scoremaps"]) == {"per class", "one per image"}
+    assert set(out["extra_invalid"]) == set(out["extra_scoremaps"])
+    for caption, flags in out["extra_invalid"].items():
+        expected = scoremaps(out["extra_scoremaps"][caption], (32, 32))[1]
+        assert flags.dtype == torch.bool and torch.equal(flags, expected)
     expected, _ = scoremaps(output.aux["saliency"][:, 0], (32, 32))
     torch.testing.assert_close(out["extra_scoremaps"]["one per image"], expected)
     expected, _ = scoremaps(2 * output.class_maps, (32, 32), top1)

@@ -11,8 +11,10 @@ A record: ``image``, ``width``, ``height`` (original pixels), ``top_k`` (class i
 probability, best first), the box settings (``threshold``, ``multi_contour``, ``frame``),
 then the top-1 class (``class_id``, ``class_name``, ``probability``), ``cam_valid`` (False for
 a constant or non-finite map, which has no boxes), ``boxes`` (inclusive xyxy, original
-pixels), ``boxes_frame`` (the same boxes in the evaluation frame) and ``overlay`` (its path
-relative to the output folder) when overlays are written.
+pixels), ``boxes_frame`` (the same boxes in the evaluation frame), ``extra_maps`` when the
+method declares more maps (caption → ``cam_valid``, ``boxes``, ``boxes_frame`` of that map of
+the top-1 class, same threshold and contour mode) and ``overlay`` (its path relative to the
+output folder) when overlays are written.
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class PredictionWriter(BasePredictionWriter):
         probabilities = prediction["probabilities"].float().cpu()
         frame_maps = prediction["scoremaps"].cpu()
         valid = ~prediction["invalid"].cpu()
+        extra_maps = {c: maps.cpu() for c, maps in prediction.get("extra_scoremaps", {}).items()}
+        extra_valid = {c: ~flags.cpu() for c, flags in prediction.get("extra_invalid", {}).items()}
         for n, (index, path) in enumerate(zip(batch["indices"], batch["paths"], strict=True)):
             height, width = batch["sizes"][n]
             record = {
@@ -119,6 +123,11 @@ class PredictionWriter(BasePredictionWriter):
                 **self.settings,
             }
             self._complete(record, frame_maps[n], bool(valid[n]))
+            if extra_maps:
+                record["extra_maps"] = {
+                    caption: self._boxes(record, maps[n], bool(extra_valid[caption][n]))
+                    for caption, maps in extra_maps.items()
+                }
             if self.overlays:
                 cam = prediction["cams"][n : n + 1]
                 record["overlay"] = self._overlay(record, batch["originals"][n], cam)
@@ -141,20 +150,23 @@ class PredictionWriter(BasePredictionWriter):
 
     def _complete(self, record: dict, frame_map: torch.Tensor, valid: bool) -> None:
         """Add the top-1 class and its boxes (none for an invalid map) to ``record``."""
-        frame_boxes = torch.zeros((0, 4), dtype=torch.int64)
-        if valid:
-            frame_boxes = cam_boxes(frame_map, record["threshold"], record["multi_contour"])
-        size = (record["height"], record["width"])
-        boxes = boxes_to_original(frame_boxes, frame_map.shape, size)
         best = record["top_k"][0]
         record.update(
             class_id=best["class_id"],
             class_name=best["class_name"],
             probability=best["probability"],
-            cam_valid=valid,
-            boxes=boxes.tolist(),
-            boxes_frame=frame_boxes.tolist(),
+            **self._boxes(record, frame_map, valid),
         )
+
+    def _boxes(self, record: dict, frame_map: torch.Tensor, valid: bool) -> dict:
+        """``cam_valid``, ``boxes`` (original pixels) and ``boxes_frame`` of one score map at
+        the record's threshold and contour mode (no boxes for an invalid map)."""
+        frame_boxes = torch.zeros((0, 4), dtype=torch.int64)
+        if valid:
+            frame_boxes = cam_boxes(frame_map, record["threshold"], record["multi_contour"])
+        size = (record["height"], record["width"])
+        boxes = boxes_to_original(frame_boxes, frame_map.shape, size)
+        return {"cam_valid": valid, "boxes": boxes.tolist(), "boxes_frame": frame_boxes.tolist()}
 
     def _overlay(self, record: dict, original: np.ndarray, cam: torch.Tensor) -> str:
         """Save the heatmap (the top class's CAM as a score map at the image's own size) with
