@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torchvision
 from omegaconf import open_dict
 
@@ -108,3 +109,41 @@ def test_cam_trains_with_vit_fast_dev_run(tmp_path):
     train(cfg)
     metrics = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
     assert 0 <= metrics["test/maxboxaccv2"] <= 100
+
+
+def test_forward_tokens_gives_the_map_class_token_and_each_block_s_attention():
+    torch.manual_seed(0)
+    backbone = build_backbone("vit_b_16", image_size=32).eval()
+    x = torch.randn(2, 3, 32, 48)
+    with torch.no_grad():
+        out = backbone.forward_tokens(x)
+        torch.testing.assert_close(out.features, backbone(x))
+        tokens = backbone.embed(x)
+        for block, attention in zip(backbone.encoder.layers, out.attentions, strict=True):
+            mha = block.self_attention
+            qkv = F.linear(block.ln_1(tokens), mha.in_proj_weight, mha.in_proj_bias)
+            q, k, _ = qkv.chunk(3, dim=-1)
+            heads, dim = mha.num_heads, mha.head_dim
+            q = q.reshape(2, -1, heads, dim).transpose(1, 2)
+            k = k.reshape(2, -1, heads, dim).transpose(1, 2)
+            expected = torch.softmax(q @ k.transpose(-2, -1) / dim**0.5, dim=-1)
+            torch.testing.assert_close(attention, expected)
+            tokens = block(tokens)
+        torch.testing.assert_close(out.class_token, backbone.encoder.ln(tokens)[:, 0])
+    assert len(out.attentions) == 12 and out.attentions[0].shape == (2, 12, 7, 7)
+    assert out.features.shape == (2, 768, 2, 3) and out.num_prefix == 1 and backbone.gives_tokens
+    # The blocks ask for no weights again once the pass is over.
+    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in backbone.modules())
+
+
+def test_tscam_trains_on_vit_b_16():
+    from wsol.methods.tscam import TSCAMMethod
+
+    torch.manual_seed(0)
+    method = TSCAMMethod(build_backbone("vit_b_16", image_size=32), num_classes=3).train()
+    labels = torch.tensor([0, 2])
+    output = method(torch.randn(2, 3, 32, 32), labels)
+    assert output.class_maps.shape == (2, 3, 2, 2)
+    assert output.aux["token_attention"].shape == (2, 2, 2)
+    method.loss(output, labels)["loss"].backward()
+    assert method.backbone.encoder.layers[0].self_attention.in_proj_weight.grad is not None

@@ -15,7 +15,8 @@ Semantics, as the official code runs them (vasgaowei/TS-CAM, ``lib/models/deit.p
   (the protocol's upsampling and min-max follow in the one CAM pipeline).
 
 The backbone must give its class token and attention (:meth:`wsol.models.base.Backbone.
-forward_tokens`: ``backbone=timm_vit``); another backbone is refused when the method is built.
+forward_tokens`: ``backbone=timm_vit`` or ``backbone=vit_b_16``); another backbone is refused
+when the method is built.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class TSCAMMethod(WSOLMethod):
 
     Args:
         backbone: a token backbone that gives its class token and attention
-            (``backbone.gives_tokens``; ``backbone=timm_vit``).
+            (``backbone.gives_tokens``: ``backbone=timm_vit`` or ``vit_b_16``).
         num_classes: K.
         kernel_size: of the semantic head's conv (the official code's 3, padding 1).
         lr_rule: ``"clean"`` or ``"we"``; on a ViT both make the head new and the transformer
@@ -93,7 +94,7 @@ class TSCAMMethod(WSOLMethod):
         if not getattr(backbone, "gives_tokens", False):
             raise ValueError(
                 f"method=tscam needs a token backbone that gives its class token and attention "
-                f"(backbone=timm_vit); backbone {type(backbone).__name__} gives none"
+                f"(backbone=timm_vit or vit_b_16); backbone {type(backbone).__name__} gives none"
             )
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"method.kernel_size must be odd and positive, got {kernel_size}")

@@ -77,7 +77,7 @@ class Backbone(nn.Module):
         """
         raise NotImplementedError(
             f"{type(self).__name__} gives no class token and attention (forward_tokens); "
-            "token backbones that do: timm_vit"
+            "token backbones that do: timm_vit, vit_b_16"
         )
 
     @property

@@ -7,6 +7,8 @@ contract: ``patch_embed`` (patch tokens + class token + position embedding) and 
 LayerNorm) is the map [B, 768, h, w] of the patch tokens, h = H / 16 (14x14 at 224 px). The
 reshape hook (:meth:`ViTBackbone.tokens_to_map` / :meth:`ViTBackbone.map_to_tokens`) lets a method
 read or change any token point as a map; the class token is kept aside and put back.
+:meth:`ViTBackbone.forward_tokens` also gives the final class token and each block's attention
+(``method=tscam``).
 
 The position embedding is learned for a 14x14 grid; for other input sizes (the 96-px synthetic
 images: 6x6) its grid part is resized bicubically on the fly, the class token's entry kept.
@@ -20,7 +22,7 @@ import torchvision
 from torch import Tensor, nn
 
 from wsol.models.base import Backbone
-from wsol.models.features import FeatureInfo, Segment
+from wsol.models.features import FeatureInfo, Segment, TokenOutputs
 from wsol.models.param_rules import NewParamRule
 from wsol.models.registry import register_backbone
 
@@ -150,6 +152,46 @@ class ViTBackbone(Backbone):
             )
         )
         return segments
+
+    def forward_tokens(self, x: Tensor) -> TokenOutputs:
+        """One pass returning the patch map, the final class token (after the final LayerNorm)
+        and every block's attention, [B, heads, N, N] per block (TS-CAM's inputs).
+
+        torchvision's blocks ask their ``nn.MultiheadAttention`` for no weights; for this pass
+        only, a pre-hook asks for them per head (the softmax of q k^T / sqrt(d), the same
+        weights the block's output uses) and a hook keeps them.
+        """
+        captured: list[Tensor] = []
+        attentions = [block.self_attention for block in self.encoder.layers]
+
+        def ask_for_weights(_module, args, kwargs):
+            return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+
+        hooks = [
+            hook
+            for module in attentions
+            for hook in (
+                module.register_forward_pre_hook(ask_for_weights, with_kwargs=True),
+                module.register_forward_hook(lambda _m, _i, output: captured.append(output[1])),
+            )
+        ]
+        try:
+            tokens = x
+            for segment in self.segments():
+                for layer in segment.layers:
+                    if layer is self.to_map:
+                        class_token = tokens[:, 0]
+                    tokens = layer(tokens)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        if len(captured) != len(attentions):
+            raise RuntimeError(
+                f"ViTBackbone: captured {len(captured)} attention maps for {len(attentions)} blocks"
+            )
+        return TokenOutputs(
+            features=tokens, class_token=class_token, attentions=tuple(captured), num_prefix=1
+        )
 
     def adapt_state_dict(self, state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
         """Drop the classifier (``heads.*``) of a torchvision ViT state dict."""
