@@ -84,3 +84,24 @@ def test_importing_the_kernels_refreshes_numba_s_cache_folder_first(tmp_path):
     assert _import_kernels(tmp_path) == str(folder)
     assert not any(path.exists() for path in stale)
     assert _compiled.stamp_matches(folder)
+
+
+def test_with_numba_s_jit_disabled_the_kernels_are_python_and_nothing_is_refreshed(tmp_path):
+    code = (
+        "from wsol.metrics import _compiled, _sweep; "
+        "assert not hasattr(_sweep.box_flags_maps, '_cache'); print(sorted(_compiled._refreshed))"
+    )
+    env = {
+        **os.environ,
+        "NUMBA_DISABLE_JIT": "1",
+        "NUMBA_CACHE_DIR": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "['']" and not any(tmp_path.iterdir())

@@ -76,6 +76,11 @@ def refresh_cache(cache_dir: str | Path) -> list[Path]:
 
 def _follow_sources(dispatcher) -> None:
     """Refresh the cache directory of ``dispatcher`` once per process (`refresh_cache`)."""
+    from numba import config
+
+    if config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: plain Python functions, nothing cached
+        _refreshed.add("")
+        return
     cache = getattr(dispatcher, "_cache", None)  # numba's FunctionCache of the kernel
     path = getattr(cache, "cache_path", None)
     if path is None:
