@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -105,3 +106,17 @@ def test_with_numba_s_jit_disabled_the_kernels_are_python_and_nothing_is_refresh
         check=True,
     )
     assert done.stdout.strip() == "['']" and not any(tmp_path.iterdir())
+
+
+def test_a_cache_folder_that_cannot_be_written_warns_and_the_kernels_still_load(
+    monkeypatch, tmp_path
+):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_compiled.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(_compiled, "_refreshed", set())
+    kernel = SimpleNamespace(_cache=SimpleNamespace(cache_path=str(tmp_path)))
+    with pytest.warns(RuntimeWarning, match=f"could not check the cached kernels in {tmp_path}"):
+        _compiled._follow_sources(kernel)
+    assert _compiled._refreshed == {str(tmp_path)}  # tried once per process

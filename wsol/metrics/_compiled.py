@@ -93,8 +93,16 @@ def _follow_sources(dispatcher) -> None:
         _refreshed.add("")
         return
     if str(path) not in _refreshed:
-        refresh_cache(path)
         _refreshed.add(str(path))
+        try:
+            refresh_cache(path)
+        except OSError as error:  # numba itself runs on when it cannot write its cache
+            warnings.warn(
+                f"wsol.metrics: could not check the cached kernels in {path} against their "
+                f"sources ({error}); delete its *.nbi and *.nbc files after editing a kernel",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
 def kernel(fn):
