@@ -47,19 +47,20 @@ def test_a_stamp_of_other_sources_loses_the_kernels(tmp_path):
 
 def test_the_digest_covers_every_kernel_module(monkeypatch, tmp_path):
     here = Path(_compiled.__file__).parent
-    for module in _compiled.KERNEL_MODULES:
+    modules = (*_compiled.KERNEL_MODULES, "_compiled")  # the compile options count too
+    for module in modules:
         shutil.copy(here / f"{module}.py", tmp_path / f"{module}.py")
     monkeypatch.setattr(_compiled, "__file__", str(tmp_path / "_compiled.py"))
     original = _compiled.sources_digest()
     assert original == _compiled.sources_digest()
     seen = {original}
-    for module in _compiled.KERNEL_MODULES:  # a callee's edit changes the digest too
+    for module in modules:  # a callee's edit changes the digest too
         path = tmp_path / f"{module}.py"
         text = path.read_text()
         path.write_text(text + "\n# edited\n")
         seen.add(_compiled.sources_digest())
         path.write_text(text)
-    assert len(seen) == len(_compiled.KERNEL_MODULES) + 1
+    assert len(seen) == len(modules) + 1
     assert _compiled.sources_digest() == original
 
 

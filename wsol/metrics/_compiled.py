@@ -7,10 +7,11 @@ or `inline_kernel` for the small helpers inlined into their callers.
 Why the stamp: numba keys a cached kernel by its own source file only. A kernel compiled
 with code of other modules (``_sweep`` inlines ``_components``, ``_levels`` and ``_pixels``)
 would keep loading the old machine code after one of those modules changed, silently. So
-the cache directory holds `STAMP_NAME`, the digest of every kernel module's source
-(`sources_digest`). When a process defines its first kernel and the stamp differs (or is
-missing while cached kernels exist), the cached kernels of those modules are deleted before
-any is loaded, and the new digest is written: they compile again at first use.
+the cache directory holds `STAMP_NAME`, the digest of every kernel module's source and of
+this module's compile options (`sources_digest`). When a process defines its first kernel and
+the stamp differs (or is missing while cached kernels exist), the cached kernels of those
+modules are deleted before any is loaded, and the new digest is written: they compile again at
+first use.
 
 This module imports numba only when a kernel is defined, so `wsol.tasks.compile_ahead` can
 compare the stamp without the kernels' imports. A process that loaded older sources before
@@ -35,10 +36,11 @@ _refreshed: set[str] = set()  # cache directories checked by this process
 
 
 def sources_digest() -> str:
-    """sha256 over the source files of `KERNEL_MODULES` (name and bytes of each)."""
+    """sha256 over the source files of `KERNEL_MODULES` and of this module, which holds the
+    compile options (name and bytes of each)."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in KERNEL_MODULES:
+    for name in (*KERNEL_MODULES, "_compiled"):
         digest.update(name.encode() + b"\0")
         digest.update((here / f"{name}.py").read_bytes())
     return digest.hexdigest()
@@ -105,21 +107,22 @@ def _follow_sources(dispatcher) -> None:
             )
 
 
-def kernel(fn):
-    """A compiled, cached, GIL-free kernel."""
+def _compile(fn, **options):
+    """numba's cached, GIL-free compilation of ``fn``; the first one of a process refreshes
+    the cache folder (`refresh_cache`) before any kernel is loaded from it."""
     from numba import njit
 
-    dispatcher = njit(cache=True, nogil=True)(fn)
+    dispatcher = njit(cache=True, nogil=True, **options)(fn)
     if not _refreshed:
         _follow_sources(dispatcher)
     return dispatcher
+
+
+def kernel(fn):
+    """A compiled, cached, GIL-free kernel."""
+    return _compile(fn)
 
 
 def inline_kernel(fn):
     """`kernel`, inlined into its compiled callers."""
-    from numba import njit
-
-    dispatcher = njit(cache=True, nogil=True, inline="always")(fn)
-    if not _refreshed:
-        _follow_sources(dispatcher)
-    return dispatcher
+    return _compile(fn, inline="always")
