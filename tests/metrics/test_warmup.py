@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import torch
 
 from wsol.metrics import _compiled
 from wsol.metrics.warmup import compile_kernels, main
@@ -20,23 +22,69 @@ def test_compile_kernels_runs_every_metric(argv):
     main(argv)  # raises if a kernel or its inputs were wrong
 
 
-def test_evaluation_only_compiles_the_float64_pipeline_only(monkeypatch):
-    """The run's background compile feeds WSOLMetrics the CAM pipeline's float64 maps only."""
-    from wsol.metrics import warmup
+# Runs the warm-up, then the metric classes as an evaluation pass (and, unless evaluation_only,
+# every public metric on float32 maps too), in a fresh interpreter: prints the compiled kernel
+# signatures after each step, and whether the warm-up imported torch or torchmetrics.
+_SIGNATURES_SCRIPT = """
+import importlib, json, sys
+evaluation_only = sys.argv[1] == "evaluation"
+from wsol.metrics import _compiled, warmup
+modules = [importlib.import_module(f"wsol.metrics.{m}") for m in _compiled.KERNEL_MODULES]
+def signatures():
+    return sorted(
+        f"{m.__name__}.{name}{sig}"
+        for m in modules for name, kernel in vars(m).items() if hasattr(kernel, "signatures")
+        for sig in kernel.signatures
+    )
+warmup.compile_kernels(evaluation_only=evaluation_only)
+warmed = signatures()
+imported = sorted(name for name in ("torch", "torchmetrics") if name in sys.modules)
+import torch
+from wsol.cams.boxes import cam_boxes
+from wsol.cams.pipeline import scoremaps
+from wsol.metrics import MaxBoxAcc, PxAP, WSOLMetrics
+generator = torch.Generator().manual_seed(1)
+boxes = [torch.tensor([[3.0, 5.0, 30.0, 41.0]], dtype=torch.float64)] * 3
+labels, logits = torch.tensor([0, 1, 2]), torch.randn(3, 4, generator=generator)
+masks = (torch.rand(3, 48, 48, generator=generator) > 0.5).to(torch.uint8)
+maps, _ = scoremaps(torch.rand(3, 7, 7, generator=generator), (48, 48))
+for dtype_maps in [maps] if evaluation_only else [maps, maps.float()]:
+    for multi_contour in (False, True):
+        metrics = WSOLMetrics(with_masks=True, loc_multi_contour=multi_contour)
+        metrics.update(dtype_maps, boxes, labels, logits, masks)
+        metrics.compute()
+        cam_boxes(dtype_maps[0], 0.4, multi_contour)
+    if not evaluation_only:
+        for multi_contour in (False, True):
+            metric = MaxBoxAcc(multi_contour=multi_contour)
+            metric.update(dtype_maps, boxes)
+            metric.compute()
+        pixel_metric = PxAP()
+        pixel_metric.update(dtype_maps, masks)
+        pixel_metric.compute()
+print(json.dumps({"warmed": warmed, "after": signatures(), "imported": imported}))
+"""
 
-    seen = []
-    real = warmup.WSOLMetrics.update
 
-    def spy(self, maps, *args, **kwargs):
-        seen.append(maps.dtype)
-        return real(self, maps, *args, **kwargs)
-
-    monkeypatch.setattr(warmup.WSOLMetrics, "update", spy)
-    compile_kernels(evaluation_only=True)
-    assert set(seen) == {torch.float64}
-    seen.clear()
-    compile_kernels()
-    assert set(seen) == {torch.float64, torch.float32}
+@pytest.mark.slow  # two fresh interpreters that import torch and load the kernels
+@pytest.mark.parametrize("mode", ["evaluation", "all"])
+def test_the_warm_up_compiles_every_signature_the_metrics_use_without_torch(mode):
+    """After the warm-up (numpy layer only), an evaluation pass through the metric classes
+    (and, for the full warm-up, every public metric on float32 maps) compiles nothing new."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNATURES_SCRIPT, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["imported"] == []
+    assert any(".box_flags_maps(" in sig for sig in result["warmed"])
+    assert any(".histogram_maps(" in sig for sig in result["warmed"])
+    assert result["after"] == result["warmed"]
+    float32 = [sig for sig in result["warmed"] if "float32" in sig]
+    assert bool(float32) == (mode == "all")
 
 
 def test_first_evaluation_waits_for_the_background_compilation():

@@ -7,20 +7,27 @@ the checked values come back as numpy arrays on the CPU.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 
 from wsol.metrics import _pixels
 
 _FLOAT_DTYPES = (np.float16, np.float32, np.float64)
 
 
+def _is_tensor(x) -> bool:
+    """Whether ``x`` is a torch tensor. torch is not imported here: only a process that has
+    imported it can hold a tensor (the kernels' warm-up runs without it)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def to_numpy(x, name: str) -> np.ndarray:
     """A tensor or array-like as a numpy array (detached, on the CPU)."""
-    if isinstance(x, torch.Tensor):
-        if x.dtype == torch.bfloat16:
+    if _is_tensor(x):
+        if x.dtype == sys.modules["torch"].bfloat16:
             raise TypeError(f"{name}: bfloat16 is not supported; pass float32 or float64")
         return x.detach().cpu().numpy()
     return np.asarray(x)
@@ -77,9 +84,10 @@ def check_boxes(gt_boxes, n: int, height: int, width: int) -> tuple[np.ndarray, 
         flat: [sum K_n, 4] int64 boxes; offsets: [N + 1] int64, image n owns
         flat[offsets[n]:offsets[n + 1]].
     """
-    if isinstance(gt_boxes, (torch.Tensor, np.ndarray)) and np.ndim(gt_boxes) == 2:
+    array_like = _is_tensor(gt_boxes) or isinstance(gt_boxes, np.ndarray)
+    if array_like and np.ndim(gt_boxes) == 2:
         raise ValueError("gt_boxes must hold one [K, 4] box array per image, got a 2-D array")
-    if not isinstance(gt_boxes, (Sequence, torch.Tensor, np.ndarray)):
+    if not (array_like or isinstance(gt_boxes, Sequence)):
         raise TypeError(f"gt_boxes must be a list of N tensors [K_n, 4], got {type(gt_boxes)}")
     if len(gt_boxes) != n:
         raise ValueError(f"len(gt_boxes) = {len(gt_boxes)} but scoremaps hold N = {n} images")

@@ -15,44 +15,48 @@ from __future__ import annotations
 
 import argparse
 
-import torch
+import numpy as np
 
-from wsol.cams.pipeline import scoremaps
-from wsol.metrics.boxes import MaxBoxAcc
-from wsol.metrics.collection import WSOLMetrics
-from wsol.metrics.functional import boxes_at_threshold
-from wsol.metrics.masks import PxAP
+from wsol.metrics import checks
+from wsol.metrics import functional as F
+
+# The IoU thresholds of the protocol's box metrics (any give the same kernel signatures).
+_IOUS = (30, 50, 70)
 
 
 def compile_kernels(evaluation_only: bool = False) -> None:
-    """Run the kernels once on small inputs.
+    """Run every compiled kernel once on small inputs, through the numpy layer the metric
+    classes call (`wsol.metrics.functional`, `checks`): the same kernel signatures without
+    importing torch or torchmetrics, seconds of CPU beside a first run.
+    `tests/metrics/test_warmup.py` checks that the metric classes then compile nothing new.
 
     Args:
         evaluation_only: only what an evaluation pass (validation, test, ``wsol-eval``) runs:
-            the CAM pipeline's score maps (float64) through `WSOLMetrics` in both contour
-            modes and the heatmap panel's boxes. False: also float32 maps and each metric
-            on its own (every signature the public API compiles).
+            the CAM pipeline's float64 score maps through both contour modes, the PxAP
+            histograms and the heatmap panel's boxes. False: float32 maps too (every
+            signature the public API compiles).
     """
-    generator = torch.Generator().manual_seed(0)
-    boxes = [torch.tensor([[4.0, 6.0, 20.0, 24.0]], dtype=torch.float64)] * 2
-    labels, logits = torch.tensor([0, 1]), torch.randn(2, 3, generator=generator)
-    masks = (torch.rand(2, 32, 32, generator=generator) > 0.5).to(torch.uint8)
-    maps, _ = scoremaps(torch.rand(2, 8, 8, generator=generator), (32, 32))
-    every_dtype = [maps] if evaluation_only else [maps, maps.float()]
-    for dtype_maps in every_dtype:
-        for multi_contour in (False, True):
-            metrics = WSOLMetrics(with_masks=True, loc_multi_contour=multi_contour)
-            metrics.update(dtype_maps, boxes, labels, logits, masks)
-            metrics.compute()
-            boxes_at_threshold(dtype_maps[0].numpy(), 0.5, multi_contour)
-        if evaluation_only:
-            continue
-        box_metric = MaxBoxAcc(multi_contour=False)
-        box_metric.update(dtype_maps, boxes)
-        box_metric.compute()
-        pixel_metric = PxAP()
-        pixel_metric.update(dtype_maps, masks)
-        pixel_metric.compute()
+    rng = np.random.default_rng(0)
+    gt_boxes = [np.array([[4, 6, 20, 24]], np.int64)] * 2
+    masks = (rng.random((2, 32, 32)) > 0.5).astype(np.uint8)
+    thresholds = F.cam_thresholds(0.01)
+    # WSOLMetrics' shared sweep (both contour modes, the per-image rows of localization), and
+    # each box metric on its own.
+    v2, v1 = F.BoxPlan.request(True, _IOUS), F.BoxPlan.request(False, _IOUS)
+    plans = [
+        F.BoxPlan.merge(v2, v1, F.BoxPlan.request(loc_multi_contour, _IOUS, per_image=True))
+        for loc_multi_contour in (False, True)
+    ]
+    plans += [v2, v1]
+    for dtype in (np.float64,) if evaluation_only else (np.float64, np.float32):
+        maps = checks.check_scoremaps(rng.random((2, 32, 32)).astype(dtype))
+        flat, offsets = checks.check_boxes(gt_boxes, *maps.shape)
+        checks.check_masks(masks, maps.shape)
+        for plan in plans:
+            F.box_counts(maps, flat, offsets, thresholds, plan)
+        F.score_histograms(maps, masks, 0.01)
+        for multi in (False, True):
+            F.boxes_at_threshold(maps[0], 0.5, multi)
 
 
 def main(argv: list[str] | None = None) -> None:
