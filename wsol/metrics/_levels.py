@@ -131,14 +131,16 @@ def fill_holes(img, frame, fill, mark, ws):
             run = max(img[_u(p)], min(fill[_u(p)], fill[_u(p + wp)], run))
             fill[_u(p)] = run
             # Queue p if a lower value could still spread from it to the pixel below or
-            # to the right (both settled by this pass already).
+            # to the right (both settled by this pass already). Without a branch, which
+            # noisy maps mispredict: p is written at the queue's end and kept if it spreads.
             below, right = fill[_u(p + wp)], fill[_u(p + 1)]
-            if (below > run and below > img[_u(p + wp)]) or (
-                right > run and right > img[_u(p + 1)]
-            ):
-                queue[_u(size)] = p
-                queued[_u(p)] = mark
-                size += 1
+            spread = ((below > run) & (below > img[_u(p + wp)])) | (
+                (right > run) & (right > img[_u(p + 1)])
+            )
+            queue[_u(size)] = p
+            size += spread
+    for i in range(size):
+        queued[_u(queue[_u(i)])] = mark
     head = 0
     while head != size:
         p = np.int64(queue[_u(head)])
